@@ -1,0 +1,135 @@
+# formdrop: one non-recursive Makefile.  Targets: all run check fuzz
+# install clean lint deps.  Normal objects go to build/, sanitizer objects
+# to build/asan/: the two are never mixed.
+
+PREFIX		?= /usr/local
+SYSCONFDIR	?= $(PREFIX)/etc
+DESTDIR		?=
+PYTHON		?= /usr/bin/python3
+
+CC		?= cc
+PKGS		 = fcgi openssl inih
+PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lfcgi -lssl -lcrypto -linih)
+
+WARN		 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+		   -Wmissing-prototypes -Wpointer-arith -Wcast-qual \
+		   -Wwrite-strings -Wno-unused-parameter
+HARDEN		 = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+CFLAGS		?= -O2 -g
+ALL_CFLAGS	 = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
+		   -iquote lib -iquote cgi -DSYSCONFDIR=\"$(SYSCONFDIR)\" $(PKG_CFLAGS) \
+		   -MMD -MP
+LDHARDEN	 = -pie -Wl,-z,relro,-z,now
+SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+
+LIB_SRCS	 = lib/log.c lib/buf.c lib/util.c lib/form.c \
+		   lib/urlencoded.c lib/header_param.c lib/multipart.c \
+		   lib/diag.c lib/inifile.c lib/template.c lib/formdef.c \
+		   lib/validate.c lib/encode.c lib/json.c lib/mime.c \
+		   lib/maildir.c lib/conf.c
+CGI_SRCS	 = cgi/handler.c
+UNIT_TESTS	 = buf util urlencoded multipart template formdef validate \
+		   encode json mime maildir conf handler
+FUZZ_TARGETS	 = urlencoded multipart formdef conf template
+
+LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o)
+ASAN_OBJS	 = $(LIB_SRCS:%.c=build/asan/%.o) $(CGI_SRCS:%.c=build/asan/%.o)
+UNIT_BINS	 = $(UNIT_TESTS:%=build/tests/test_%)
+ASAN_UNIT_BINS	 = $(UNIT_TESTS:%=build/asan/tests/test_%)
+REPLAY_BINS	 = $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%)
+
+.PHONY: all run check unit unit-asan replay e2e fuzz install clean lint deps
+
+all: cgi/formdrop.fcgi
+
+deps:
+	@scripts/deps.sh
+
+cgi/formdrop.fcgi: build/cgi/main.o $(LIB_OBJS)
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(HARDEN) -c -o $@ $<
+
+build/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
+
+build/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -iquote tests/unit $(LDHARDEN) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+build/asan/tests/test_%: tests/unit/test_%.c $(ASAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -iquote tests/unit $(SAN) -O1 -o $@ $^ $(PKG_LIBS) -lcmocka
+
+# The fuzz targets built with a plain main() that replays the corpus, so
+# that gcc builds exercise every corpus file and past crash.
+build/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -o $@ $^ $(PKG_LIBS)
+
+unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do echo "== $$t"; \
+	    FORMDROP_SRCDIR=$(CURDIR) $$t || exit 1; done
+
+unit-asan: $(ASAN_UNIT_BINS)
+	@for t in $(ASAN_UNIT_BINS); do echo "== $$t (ASan+UBSan)"; \
+	    FORMDROP_SRCDIR=$(CURDIR) $$t || exit 1; done
+
+replay: $(REPLAY_BINS)
+	@for f in $(FUZZ_TARGETS); do echo "== replay $$f corpus"; \
+	    build/asan/fuzz/replay_$$f tests/fuzz/corpus/$$f || exit 1; done
+
+e2e: all
+	$(PYTHON) -m pytest -q tests/e2e
+
+check: deps all unit unit-asan replay e2e
+	@echo "make check: all tests passed"
+
+run: deps all
+	@scripts/run-demo.sh
+
+# libFuzzer builds need clang; FUZZ_SECONDS per target.
+FUZZ_SECONDS	?= 60
+FUZZ_CC		?= clang
+fuzz:
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_TARGETS); do \
+	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi $(PKG_CFLAGS) -g -O1 \
+	      -fsanitize=fuzzer,address,undefined -DSYSCONFDIR=\"/etc\" \
+	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c $(LIB_SRCS) $(CGI_SRCS) \
+	      $(PKG_LIBS) || exit 1; \
+	    mkdir -p build/fuzz/corpus_$$f; \
+	    build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
+	      -dict=tests/fuzz/$$f.dict build/fuzz/corpus_$$f \
+	      tests/fuzz/corpus/$$f || exit 1; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(SYSCONFDIR)/formdrop/forms
+	install -m 755 cgi/formdrop.fcgi $(DESTDIR)$(PREFIX)/bin/formdrop.fcgi
+	install -m 644 man/formdrop.fcgi.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 man/formdrop.conf.5 man/formdrop.form.5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 templates/*.form templates/*.txt templates/error.html \
+	    $(DESTDIR)$(SYSCONFDIR)/formdrop/forms/
+	test -e $(DESTDIR)$(SYSCONFDIR)/formdrop/formdrop.conf || \
+	    install -m 644 contrib/formdrop.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/formdrop/formdrop.conf
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	    --std=c11 -iquote lib -iquote cgi lib cgi
+	mandoc -Tlint -Wwarning man/*.[58] 2>/dev/null || true
+
+clean:
+	rm -rf build cgi/formdrop.fcgi
+	find spool -mindepth 1 ! -name .gitignore -exec rm -rf {} + 2>/dev/null || true
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,477 @@
+/*
+ * The form handler's request logic, run by each formdrop.fcgi worker:
+ *
+ *	method -> form -> content type -> body (bounded) -> parse ->
+ *	validate -> compose -> deliver -> 303 / JSON
+ *
+ * Every exit goes through respond_error() or respond_success(), so that
+ * each request is answered exactly once and logged exactly once, with the
+ * reason for the operator and a plain sentence for the person at the
+ * browser.  Field values are never logged.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handler.h"
+#include "header_param.h"
+#include "json.h"
+#include "log.h"
+#include "maildir.h"
+#include "mime.h"
+#include "multipart.h"
+#include "template.h"
+#include "urlencoded.h"
+#include "util.h"
+#include "validate.h"
+
+#define RESPONSE_BODY_MAX	(256 * 1024)
+#define READ_CHUNK		(64 * 1024)
+
+/* Everything one request carries through the pipeline. */
+struct job {
+	const struct conf	*conf;
+	const struct request	*req;
+	struct response		*resp;
+	const struct formdef	*def;
+	char			 form[FORM_NAME_MAX + 1];
+	char			 client[INET6_ADDRSTRLEN];
+	int			 want_json;
+	size_t			 body_len;
+	struct timespec		 start;
+	struct validation	 val;
+};
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 303: return "See Other";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+void
+response_init(struct response *r)
+{
+	r->status = 500;
+	r->content_type = NULL;
+	buf_init(&r->head, 4096);
+	buf_init(&r->body, RESPONSE_BODY_MAX);
+}
+
+void
+response_free(struct response *r)
+{
+	buf_free(&r->head);
+	buf_free(&r->body);
+}
+
+int
+response_serialize(const struct response *r, struct buf *out)
+{
+	if (buf_printf(out, "Status: %d %s\r\n", r->status,
+	    status_text(r->status)) == -1 ||
+	    (r->content_type != NULL && buf_printf(out, "Content-Type: %s\r\n",
+	    r->content_type) == -1) ||
+	    buf_printf(out, "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n", r->body.len) == -1 ||
+	    (r->head.len > 0 &&
+	    buf_append(out, r->head.data, r->head.len) == -1) ||
+	    buf_puts(out, "\r\n") == -1 ||
+	    (r->body.len > 0 &&
+	    buf_append(out, r->body.data, r->body.len) == -1))
+		return -1;
+	return 0;
+}
+
+/* Values for the error page template: status, title, message, rows. */
+struct page {
+	const char		*status, *title, *message, *form;
+	const struct validation	*val;
+};
+
+static long
+page_count(const void *arg, const char *name)
+{
+	const struct page *p = arg;
+
+	if (strcmp(name, "field") == 0 || strcmp(name, "label") == 0 ||
+	    strcmp(name, "reason") == 0)
+		return p->val != NULL ? (long)p->val->n : 0;
+	if (strcmp(name, "status") == 0 || strcmp(name, "title") == 0 ||
+	    strcmp(name, "message") == 0 || strcmp(name, "form") == 0)
+		return 1;
+	return -1;
+}
+
+static void
+page_value(const void *arg, const char *name, size_t i, const char **v,
+    size_t *len)
+{
+	const struct page *p = arg;
+
+	if (strcmp(name, "field") == 0)
+		*v = p->val->v[i].field;
+	else if (strcmp(name, "label") == 0)
+		*v = p->val->v[i].label;
+	else if (strcmp(name, "reason") == 0)
+		*v = p->val->v[i].reason;
+	else if (strcmp(name, "status") == 0)
+		*v = p->status;
+	else if (strcmp(name, "title") == 0)
+		*v = p->title;
+	else if (strcmp(name, "form") == 0)
+		*v = p->form;
+	else
+		*v = p->message;
+	*len = strlen(*v);
+}
+
+/* One line per request: id, form, client, status, size, time, why. */
+static void
+log_outcome(struct job *j, const char *id, const char *what)
+{
+	log_info("%s form=%s client=%s status=%d bytes=%zu ms=%ld %s=%s",
+	    id != NULL ? id : "-", j->form[0] != '\0' ? j->form : "-",
+	    j->client, j->resp->status, j->body_len, elapsed_ms(&j->start),
+	    id != NULL ? "file" : "reason", what);
+}
+
+/*
+ * Answer with an error: status, a sentence for the person, the reason
+ * for the log.  Validation errors (j->val) are listed field by field.
+ */
+static void
+respond_error(struct job *j, int status, const char *message, const char *why)
+{
+	struct response *r = j->resp;
+	struct page page;
+	struct tpl_vars vars = { page_count, page_value, &page };
+	char code[8];
+	size_t i;
+
+	r->status = status;
+	buf_reset(&r->body);
+	if (status == 503)
+		buf_printf(&r->head, "Retry-After: %d\r\n", RETRY_AFTER_SECONDS);
+	if (status == 405)
+		buf_puts(&r->head, "Allow: POST\r\n");
+	if (j->want_json) {
+		r->content_type = "application/json";
+		buf_puts(&r->body, "{\"ok\":false,\"error\":");
+		json_cstring(&r->body, message);
+		if (j->val.n > 0) {
+			buf_puts(&r->body, ",\"fields\":{");
+			for (i = 0; i < j->val.n; i++) {
+				if (i > 0)
+					buf_putc(&r->body, ',');
+				json_cstring(&r->body, j->val.v[i].field);
+				buf_putc(&r->body, ':');
+				json_cstring(&r->body, j->val.v[i].reason);
+			}
+			buf_putc(&r->body, '}');
+		}
+		buf_puts(&r->body, "}\n");
+	} else {
+		snprintf(code, sizeof(code), "%d", status);
+		page.status = code;
+		page.title = status_text(status);
+		page.message = message;
+		page.form = j->form;
+		page.val = &j->val;
+		r->content_type = "text/html; charset=utf-8";
+		if (j->conf->error_page == NULL ||
+		    template_render(j->conf->error_page,
+		    j->conf->error_page_len, &vars, TPL_HTML, &r->body) == -1) {
+			buf_reset(&r->body);
+			r->content_type = "text/plain; charset=utf-8";
+			buf_printf(&r->body, "%s\n", message);
+		}
+	}
+	log_outcome(j, NULL, why);
+}
+
+static void
+respond_success(struct job *j, const char *id, const char *file)
+{
+	struct response *r = j->resp;
+	const char *thanks = j->def->thanks;
+
+	if (j->want_json) {
+		r->status = 200;
+		r->content_type = "application/json";
+		buf_printf(&r->body, "{\"ok\":true,\"id\":\"%s\"}\n", id);
+	} else {
+		/* Post/Redirect/Get: a reload cannot post the form again. */
+		r->status = 303;
+		r->content_type = "text/html; charset=utf-8";
+		buf_printf(&r->head, "Location: %s%cid=%s\r\n", thanks,
+		    strchr(thanks, '?') != NULL ? '&' : '?', id);
+		buf_printf(&r->body, "<!doctype html><title>Thank you</title>"
+		    "<p>Received. <a href=\"%s%cid=%s\">Continue</a>.</p>\n",
+		    thanks, strchr(thanks, '?') != NULL ? '&' : '?', id);
+	}
+	log_outcome(j, id, file);
+}
+
+/* The form name from PATH_INFO ("/contact"), else from the URI's end. */
+static int
+form_name(const struct request *req, char *out, size_t outsz)
+{
+	const char *p = req->path_info, *end;
+	size_t n, i;
+
+	if (p == NULL || p[0] == '\0') {
+		if ((p = req->request_uri) == NULL)
+			return -1;
+		end = strchr(p, '?');
+		end = end != NULL ? end : p + strlen(p);
+		for (n = (size_t)(end - p); n > 0 && p[n - 1] != '/'; n--)
+			;
+		p += n;
+		n = (size_t)(end - p);
+	} else {
+		if (*p == '/')
+			p++;
+		n = strlen(p);
+	}
+	if (n == 0 || n >= outsz)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' &&
+		    p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+		    p[i] == '_' || p[i] == '-'))
+			return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static void
+client_address(const char *addr, char *out, size_t outsz)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (addr != NULL && (inet_pton(AF_INET, addr, bin) == 1 ||
+	    inet_pton(AF_INET6, addr, bin) == 1))
+		snprintf(out, outsz, "%s", addr);
+	else
+		snprintf(out, outsz, "unknown");
+}
+
+static int
+wants_json(const char *accept)
+{
+	return accept != NULL && strstr(accept, "application/json") != NULL;
+}
+
+/*
+ * Read the body, at most limit bytes.  Content-Length is a promise to
+ * check, not a size to allocate.  Returns 0, or the error status.
+ */
+static int
+read_body(struct job *j, struct buf *body, const char **why)
+{
+	const struct request *req = j->req;
+	unsigned long long declared = 0;
+	char chunk[READ_CHUNK];
+	ssize_t n;
+
+	if (req->content_length != NULL && req->content_length[0] != '\0') {
+		if (parse_uint(req->content_length, 0, (unsigned long long)-1 >> 1,
+		    &declared) == -1) {
+			*why = "bad Content-Length";
+			return 400;
+		}
+		if (declared > j->conf->limits.body_max) {
+			*why = "Content-Length over body_max";
+			return 413;
+		}
+	}
+	while ((n = req->read(req->arg, chunk, sizeof(chunk))) > 0) {
+		if (buf_append(body, chunk, (size_t)n) == -1) {
+			*why = "body over body_max";
+			return 413;
+		}
+		j->body_len = body->len;
+	}
+	if (n == -1) {
+		*why = "error reading the body";
+		return 400;
+	}
+	if (req->content_length != NULL && req->content_length[0] != '\0' &&
+	    body->len != declared) {
+		*why = "body shorter than Content-Length";
+		return 400;
+	}
+	return 0;
+}
+
+static int
+parse_status_http(enum parse_status st)
+{
+	switch (st) {
+	case PARSE_OK: return 200;
+	case PARSE_MALFORMED:
+	case PARSE_BAD_UTF8: return 400;
+	case PARSE_NOMEM: return 503;
+	default: return 413;
+	}
+}
+
+static const char *
+parse_status_message(enum parse_status st)
+{
+	switch (st) {
+	case PARSE_BAD_UTF8:
+		return "The form data is not valid UTF-8 text.";
+	case PARSE_TOO_MANY_FIELDS:
+		return "The form has too many fields.";
+	case PARSE_FIELD_TOO_LONG:
+		return "One of the fields is too long.";
+	case PARSE_TOO_MANY_FILES:
+		return "Too many files were attached.";
+	case PARSE_FILE_TOO_LARGE:
+		return "An attached file is too large.";
+	case PARSE_NOMEM:
+		return "The server is busy. Please try again in a few minutes.";
+	default:
+		return "The form data could not be read.";
+	}
+}
+
+/* Parse, validate, compose and deliver a body; answers every outcome. */
+static void
+process(struct job *j, struct form_data *data, const struct buf *body,
+    const char *boundary)
+{
+	const struct mailbox *mb = conf_mailbox(j->conf, j->def->mailbox);
+	struct submission sub;
+	struct buf msg;
+	char name[MAILDIR_NAME_MAX], why[4096 + MAILDIR_NAME_MAX];
+	enum parse_status st;
+	const char *bytes = body->data != NULL ? body->data : "";
+	size_t cap;
+
+	st = boundary != NULL ?
+	    multipart_parse(bytes, body->len, boundary, &j->conf->limits,
+	    data) :
+	    urlencoded_parse(bytes, body->len, &j->conf->limits, data);
+	if (st != PARSE_OK) {
+		respond_error(j, parse_status_http(st),
+		    parse_status_message(st), parse_status_str(st));
+		return;
+	}
+	if (form_validate(j->def, data, &j->val) != 0) {
+		snprintf(why, sizeof(why), "%zu invalid field(s)", j->val.n);
+		respond_error(j, 422, j->val.n == 1 ?
+		    "Please correct the field marked below." :
+		    "Please correct the fields marked below.", why);
+		return;
+	}
+	memset(&sub, 0, sizeof(sub));
+	sub.def = j->def;
+	sub.data = data;
+	sub.received = time(NULL);
+	sub.client = j->client;
+	sub.hostname = j->conf->hostname;
+	sub.from = mb->from;
+	sub.to = mb->to;
+	/* Base64 grows files by 4/3, quoted-printable text up to 3x. */
+	cap = 4 * j->conf->limits.body_max + 3 * RENDER_MAX + 65536;
+	buf_init(&msg, cap);
+	if (submission_make_id(&sub) == -1 || mime_compose(&sub, &msg) == -1) {
+		respond_error(j, 503, "The server is busy. Please try again in "
+		    "a few minutes.", "cannot compose the message");
+	} else if (maildir_deliver(mb->maildir, &msg, j->conf->hostname, name,
+	    sizeof(name)) == -1) {
+		snprintf(why, sizeof(why), "delivery to %s failed: %s",
+		    mb->maildir, strerror(errno));
+		respond_error(j, 503, "Your submission could not be stored "
+		    "right now and was not received. Please try again in a few "
+		    "minutes.", why);
+	} else {
+		snprintf(why, sizeof(why), "%s/new/%s", mb->maildir, name);
+		respond_success(j, sub.id, why);
+	}
+	buf_free(&msg);
+}
+
+void
+handler_serve(const struct conf *conf, const struct request *req,
+    struct response *resp)
+{
+	struct job j;
+	struct form_data data;
+	struct buf body;
+	char boundary[BOUNDARY_MAX + 1], ctype[64];
+	const char *p, *tok, *why = NULL;
+	int status;
+
+	memset(&j, 0, sizeof(j));
+	j.conf = conf;
+	j.req = req;
+	j.resp = resp;
+	clock_gettime(CLOCK_MONOTONIC, &j.start);
+	client_address(req->remote_addr, j.client, sizeof(j.client));
+	j.want_json = wants_json(req->accept);
+	form_data_init(&data);
+	buf_init(&body, conf->limits.body_max);
+
+	if (form_name(req, j.form, sizeof(j.form)) == -1 ||
+	    (j.def = conf_form(conf, j.form)) == NULL) {
+		respond_error(&j, 404, "There is no such form.",
+		    "unknown form");
+		goto out;
+	}
+	if (req->method == NULL || strcmp(req->method, "POST") != 0) {
+		respond_error(&j, 405, "Forms are sent with POST.",
+		    "method not allowed");
+		goto out;
+	}
+	p = req->content_type != NULL ? req->content_type : "";
+	tok = p;
+	if (header_value_token(&tok, ctype, sizeof(ctype)) == -1 ||
+	    (strcmp(ctype, "application/x-www-form-urlencoded") != 0 &&
+	    strcmp(ctype, "multipart/form-data") != 0)) {
+		respond_error(&j, 415, "The form was sent in a format this "
+		    "server does not accept.", "unsupported content type");
+		goto out;
+	}
+	if (strcmp(ctype, "multipart/form-data") == 0 &&
+	    multipart_boundary(p, boundary, sizeof(boundary)) == -1) {
+		respond_error(&j, 400, "The form data could not be read.",
+		    "multipart without a valid boundary");
+		goto out;
+	}
+	if (!maildir_is_ready(conf_mailbox(conf, j.def->mailbox)->maildir)) {
+		respond_error(&j, 503, "Your submission could not be stored "
+		    "right now and was not received. Please try again in a few "
+		    "minutes.", "mailbox is not a writable Maildir");
+		goto out;
+	}
+	if ((status = read_body(&j, &body, &why)) != 0) {
+		respond_error(&j, status, status == 413 ?
+		    "The form data is too large." :
+		    "The form data could not be read.", why);
+		goto out;
+	}
+	process(&j, &data, &body, ctype[0] == 'm' ? boundary : NULL);
+out:
+	validation_free(&j.val);
+	form_data_free(&data);
+	buf_free(&body);
+}

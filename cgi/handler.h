@@ -1,0 +1,45 @@
+/*
+ * One form submission, from CGI variables and a body stream to a
+ * response: the HTTP semantics of formdrop.fcgi (status codes, content
+ * negotiation, error pages) over the pipeline of lib/.  It knows nothing
+ * of FastCGI: main.c feeds it from libfcgi or from plain CGI, and the
+ * tests feed it directly.
+ */
+#ifndef FORMDROP_HANDLER_H
+#define FORMDROP_HANDLER_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+#include "conf.h"
+
+struct request {
+	const char	*method;	/* REQUEST_METHOD */
+	const char	*path_info;	/* PATH_INFO: "/<form>" */
+	const char	*request_uri;	/* REQUEST_URI, when PATH_INFO is unset */
+	const char	*content_type;
+	const char	*content_length;
+	const char	*accept;	/* HTTP_ACCEPT */
+	const char	*remote_addr;
+	/* Read up to len body bytes: count, 0 at the end, -1 on error. */
+	ssize_t		(*read)(void *arg, void *buf, size_t len);
+	void		*arg;
+};
+
+struct response {
+	int		 status;
+	const char	*content_type;
+	struct buf	 head;		/* extra "Name: value\r\n" lines */
+	struct buf	 body;
+};
+
+void	response_init(struct response *);
+void	response_free(struct response *);
+/* The CGI form of the response: "Status:", headers, blank line, body. */
+int	response_serialize(const struct response *, struct buf *out);
+
+/* Serve one request; resp is filled whatever happens. */
+void	handler_serve(const struct conf *, const struct request *,
+	    struct response *);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * formdrop.fcgi: the form handler.  This file alone touches argv, the
+ * environment, sockets, signals and processes; everything a request does
+ * is in handler.c and lib/.
+ *
+ * Modes:
+ *	-s unix:PATH | -b HOST:PORT	listen there, prefork workers
+ *	(fd 0 is a listening socket)	spawn-fcgi / systemd: the same on fd 0
+ *	(CGI variables, no socket)	answer one request as plain CGI
+ *	--check				validate the configuration and exit
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "handler.h"
+#include "log.h"
+#include "maildir.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG	128
+#define RESTART_DELAY	1	/* seconds between restarts of a worker */
+
+static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t in_request;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: formdrop.fcgi [-f] [-c file] "
+	    "[-s unix:path | -b host:port] [-w workers]\n"
+	    "       formdrop.fcgi [-c file] --check\n");
+	exit(EX_USAGE);
+}
+
+static void
+on_parent_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* A worker stops at once when idle, else after its current request. */
+static void
+on_worker_signal(int sig)
+{
+	(void)sig;
+	if (!in_request)
+		_exit(0);
+	stopping = 1;
+}
+
+static int
+open_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("socket path too long: %s", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* A socket left by a previous run is replaced; nothing else is. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", path);
+	/* Anyone may submit a form; the web server's user must connect. */
+	if (chmod(path, 0666) == -1)
+		fatal("chmod %s", path);
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		fatal("listen %s", path);
+	return fd;
+}
+
+static int
+open_tcp(const char *spec)
+{
+	struct addrinfo hints, *res;
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	int fd, one = 1, r;
+
+	if (colon == NULL || colon == spec ||
+	    (size_t)(colon - spec) >= sizeof(host))
+		fatalx_code(EX_USAGE, "-b wants HOST:PORT, not %s", spec);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((r = getaddrinfo(host, colon + 1, &hints, &res)) != 0)
+		fatalx_code(EX_USAGE, "-b %s: %s", spec, gai_strerror(r));
+	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
+		fatal("bind %s", spec);
+	freeaddrinfo(res);
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		fatal("listen %s", spec);
+	return fd;
+}
+
+static ssize_t
+fcgi_read(void *arg, void *buf, size_t len)
+{
+	FCGX_Request *req = arg;
+	int n = FCGX_GetStr(buf, len > INT_MAX ? INT_MAX : (int)len,
+	    req->in);
+
+	if (n == 0 && FCGX_GetError(req->in) != 0)
+		return -1;
+	return n;
+}
+
+static ssize_t
+cgi_read(void *arg, void *buf, size_t len)
+{
+	ssize_t n;
+
+	(void)arg;
+	while ((n = read(STDIN_FILENO, buf, len)) == -1 && errno == EINTR)
+		;
+	return n;
+}
+
+/* Fill req from a CGI environment (libfcgi's or the process's). */
+static void
+request_from_env(struct request *req, const char *(*get)(const char *,
+    void *), void *envarg)
+{
+	req->method = get("REQUEST_METHOD", envarg);
+	req->path_info = get("PATH_INFO", envarg);
+	req->request_uri = get("DOCUMENT_URI", envarg) != NULL ?
+	    get("DOCUMENT_URI", envarg) : get("REQUEST_URI", envarg);
+	req->content_type = get("CONTENT_TYPE", envarg);
+	req->content_length = get("CONTENT_LENGTH", envarg);
+	req->accept = get("HTTP_ACCEPT", envarg);
+	req->remote_addr = get("REMOTE_ADDR", envarg);
+}
+
+static const char *
+fcgi_getenv(const char *name, void *arg)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)arg)->envp);
+}
+
+static const char *
+proc_getenv(const char *name, void *arg)
+{
+	(void)arg;
+	return getenv(name);
+}
+
+static void
+serve_cgi(const struct conf *conf)
+{
+	struct request req = { 0 };
+	struct response resp;
+	struct buf out;
+	size_t off = 0;
+	ssize_t n;
+
+	request_from_env(&req, proc_getenv, NULL);
+	req.read = cgi_read;
+	response_init(&resp);
+	handler_serve(conf, &req, &resp);
+	buf_init(&out, resp.body.max + resp.head.max + 1024);
+	if (response_serialize(&resp, &out) == 0)
+		while (off < out.len &&
+		    (n = write(STDOUT_FILENO, out.data + off, out.len - off)) > 0)
+			off += (size_t)n;
+	buf_free(&out);
+	response_free(&resp);
+}
+
+static void
+worker_run(const struct conf *conf, int listen_fd)
+{
+	FCGX_Request fr;
+	struct request req;
+	struct response resp;
+	struct buf out;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_worker_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0)
+		fatalx("FCGX_InitRequest failed");
+	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
+		in_request = 1;
+		memset(&req, 0, sizeof(req));
+		request_from_env(&req, fcgi_getenv, &fr);
+		req.read = fcgi_read;
+		req.arg = &fr;
+		response_init(&resp);
+		handler_serve(conf, &req, &resp);
+		buf_init(&out, resp.body.max + resp.head.max + 1024);
+		if (response_serialize(&resp, &out) == 0)
+			FCGX_PutStr(out.data, (int)out.len, fr.out);
+		buf_free(&out);
+		response_free(&resp);
+		FCGX_Finish_r(&fr);
+		in_request = 0;
+	}
+	_exit(0);
+}
+
+static pid_t
+worker_start(const struct conf *conf, int listen_fd)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return -1;
+	}
+	if (pid == 0)
+		worker_run(conf, listen_fd);
+	return pid;
+}
+
+/* Keep n workers running until a signal says stop. */
+static void
+supervise(const struct conf *conf, int listen_fd, unsigned n)
+{
+	struct sigaction sa;
+	pid_t *pids = xcalloc(n, sizeof(*pids)), pid;
+	unsigned i, alive;
+	int status;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_parent_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (i = 0; i < n; i++)
+		pids[i] = worker_start(conf, listen_fd);
+	while (!stopping) {
+		pid = waitpid(-1, &status, 0);
+		if (pid == -1) {
+			if (errno != EINTR)
+				sleep(RESTART_DELAY);
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			if (WIFSIGNALED(status))
+				log_warnx("worker %ld killed by signal %d; "
+				    "restarting", (long)pid, WTERMSIG(status));
+			else if (WEXITSTATUS(status) != 0)
+				log_warnx("worker %ld exited with %d; "
+				    "restarting", (long)pid, WEXITSTATUS(status));
+			if (!stopping)
+				pids[i] = worker_start(conf, listen_fd);
+		}
+		for (i = 0; i < n && !stopping; i++)
+			if (pids[i] == -1) {
+				sleep(RESTART_DELAY);
+				pids[i] = worker_start(conf, listen_fd);
+			}
+	}
+	for (i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	for (alive = n; alive > 0;) {
+		if (waitpid(-1, &status, 0) == -1 && errno != EINTR)
+			break;
+		alive--;
+	}
+	free(pids);
+}
+
+static void
+clean_maildirs(const struct conf *conf)
+{
+	size_t i;
+	int n;
+
+	for (i = 0; i < conf->nboxes; i++)
+		if ((n = maildir_clean_tmp(conf->boxes[i].maildir,
+		    MAILDIR_TMP_MAX_AGE)) > 0)
+			log_info("removed %d stale file(s) from %s/tmp", n,
+			    conf->boxes[i].maildir);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conf_path = NULL, *listen_spec = NULL;
+	unsigned long long workers = 0;
+	int ch, check = 0, foreground = 0, listen_fd = -1, is_cgi;
+	struct conf conf;
+	struct diag diag;
+
+	while ((ch = getopt_long(argc, argv, "b:c:fhs:w:", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+		case 's':
+			if (listen_spec != NULL)
+				usage();
+			listen_spec = optarg;
+			if (ch == 's' && strncmp(optarg, "unix:", 5) != 0)
+				fatalx_code(EX_USAGE, "-s wants unix:PATH");
+			break;
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'w':
+			if (parse_uint(optarg, 1, CONF_WORKERS_MAX,
+			    &workers) == -1)
+				fatalx_code(EX_USAGE, "-w wants 1 to %d",
+				    CONF_WORKERS_MAX);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (conf_path == NULL)
+		conf_path = getenv("FORMDROP_CONF");
+	if (conf_path == NULL)
+		conf_path = CONF_DEFAULT_PATH;
+
+	is_cgi = listen_spec == NULL && FCGX_IsCGI();
+	log_init("formdrop.fcgi", check || foreground || is_cgi);
+	signal(SIGPIPE, SIG_IGN);
+
+	diag_init(&diag);
+	if (conf_load(conf_path, check ? CONF_CHECK : CONF_SERVE, &conf,
+	    &diag) == -1) {
+		diag_print(&diag, stderr);
+		if (!check && !foreground && !is_cgi)
+			log_warnx("configuration %s has errors; run "
+			    "formdrop.fcgi --check", conf_path);
+		exit(EX_CONFIG);
+	}
+	diag_print(&diag, stderr);
+	diag_free(&diag);
+	if (check) {
+		printf("%s: OK, %zu form(s), %zu mailbox(es)\n", conf_path,
+		    conf.nforms, conf.nboxes);
+		conf_free(&conf);
+		return 0;
+	}
+
+	if (is_cgi) {
+		if (getenv("REQUEST_METHOD") == NULL)
+			fatalx_code(EX_USAGE, "not started by a web server: "
+			    "give -s unix:PATH or -b HOST:PORT, or run it from "
+			    "spawn-fcgi or systemd");
+		serve_cgi(&conf);
+		conf_free(&conf);
+		return 0;
+	}
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init failed");
+	if (listen_spec == NULL)
+		listen_fd = STDIN_FILENO;	/* FCGI_LISTENSOCK_FILENO */
+	else if (strncmp(listen_spec, "unix:", 5) == 0)
+		listen_fd = open_unix(listen_spec + 5);
+	else
+		listen_fd = open_tcp(listen_spec);
+	clean_maildirs(&conf);
+	log_info("serving %zu form(s) on %s with %u worker(s)", conf.nforms,
+	    listen_spec != NULL ? listen_spec : "inherited socket",
+	    workers > 0 ? (unsigned)workers : conf.workers);
+	supervise(&conf, listen_fd, workers > 0 ? (unsigned)workers :
+	    conf.workers);
+	if (listen_spec != NULL && strncmp(listen_spec, "unix:", 5) == 0)
+		unlink(listen_spec + 5);
+	log_info("stopped");
+	conf_free(&conf);
+	return 0;
+}

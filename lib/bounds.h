@@ -1,0 +1,46 @@
+/*
+ * Every hard bound of formdrop in one place, so that a reviewer sees at a
+ * glance how much any input can make us allocate or wait for.
+ *
+ * The DEFAULT_* values are the defaults of the [limits] section of
+ * formdrop.conf; the *_MAX values bound what the configuration may set and
+ * what the fixed-size parsers accept.
+ */
+#ifndef FORMDROP_BOUNDS_H
+#define FORMDROP_BOUNDS_H
+
+/* Request bodies (configurable in [limits]). */
+#define DEFAULT_BODY_MAX	(1024 * 1024)	/* whole request body */
+#define DEFAULT_FIELDS_MAX	100		/* parts/pairs, files included */
+#define DEFAULT_FIELD_MAX	(16 * 1024)	/* one non-file value */
+#define DEFAULT_FILES_MAX	4		/* uploaded files */
+#define DEFAULT_FILE_MAX	(512 * 1024)	/* one uploaded file */
+
+/* Upper bounds a configuration may not exceed. */
+#define CONF_BODY_MAX		(256 * 1024 * 1024)
+#define CONF_FIELDS_MAX		10000
+#define CONF_WORKERS_MAX	256
+
+/* Fixed parser bounds. */
+#define FIELD_NAME_MAX		128	/* bytes of a field name */
+#define FILENAME_MAX_LEN	255	/* bytes of an uploaded file's name */
+#define PART_HEADERS_MAX	(8 * 1024) /* header block of one multipart part */
+#define BOUNDARY_MAX		70	/* RFC 2046 */
+#define CTYPE_MAX		127	/* bytes of a part's Content-Type */
+
+/* Form definitions and templates. */
+#define FORM_NAME_MAX		64
+#define FORM_FIELDS_MAX		100
+#define FORM_CHOICES_MAX	100
+#define FIELD_REPEAT_MAX	100	/* "multiple =" in a field definition */
+#define TEMPLATE_FILE_MAX	(256 * 1024)
+#define TEMPLATE_DEPTH_MAX	1	/* {{#rows}} sections do not nest */
+#define RENDER_MAX		(1024 * 1024) /* any rendered template */
+#define SUBJECT_MAX		998	/* characters of a rendered subject */
+
+/* Delivery. */
+#define HOSTNAME_LEN_MAX	255
+#define MAILDIR_TMP_MAX_AGE	(36 * 60 * 60)	/* maildir(5): stale tmp/ files */
+#define RETRY_AFTER_SECONDS	120
+
+#endif

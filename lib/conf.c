@@ -1,0 +1,370 @@
+/*
+ * Configuration loading, run at start-up and by --check.  Every problem
+ * is reported with file, line and reason, and a configuration with any
+ * error is refused as a whole: formdrop never guesses.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "inifile.h"
+#include "maildir.h"
+#include "util.h"
+
+struct conf_loader {
+	struct conf	*conf;
+	struct diag	*diag;
+	int		 forms_line;
+};
+
+static int
+is_address(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+set_path(struct conf_loader *l, int line, char **dst, const char *value)
+{
+	char path[4096];
+
+	if (*dst != NULL) {
+		diag_error(l->diag, l->conf->path, line, "set twice");
+		return -1;
+	}
+	if (value[0] == '\0' ||
+	    path_resolve(path, sizeof(path), l->conf->dir, value) == -1) {
+		diag_error(l->diag, l->conf->path, line, "bad path");
+		return -1;
+	}
+	*dst = xstrdup(path);
+	return 0;
+}
+
+static int
+limit_key(struct conf_loader *l, const char *name, const char *value,
+    int line)
+{
+	struct form_limits *lim = &l->conf->limits;
+	unsigned long long v, max = CONF_BODY_MAX;
+	size_t *dst;
+
+	if (strcmp(name, "body_max") == 0)
+		dst = &lim->body_max;
+	else if (strcmp(name, "field_max") == 0)
+		dst = &lim->field_max;
+	else if (strcmp(name, "file_max") == 0)
+		dst = &lim->file_max;
+	else if (strcmp(name, "fields_max") == 0) {
+		dst = &lim->fields_max;
+		max = CONF_FIELDS_MAX;
+	} else if (strcmp(name, "files_max") == 0) {
+		dst = &lim->files_max;
+		max = CONF_FIELDS_MAX;
+	} else {
+		diag_error(l->diag, l->conf->path, line, "unknown key \"%s\" "
+		    "in [limits] (body_max, fields_max, field_max, files_max, "
+		    "file_max)", name);
+		return -1;
+	}
+	if (parse_size(value, strcmp(name, "files_max") == 0 ? 0 : 1, max,
+	    &v) == -1) {
+		diag_error(l->diag, l->conf->path, line, "%s: \"%s\" is not a "
+		    "number from 1 to %llu (K and M suffixes allowed)", name,
+		    value, max);
+		return -1;
+	}
+	*dst = (size_t)v;
+	return 0;
+}
+
+static int
+mailbox_key(struct conf_loader *l, const char *box, const char *name,
+    const char *value, int line)
+{
+	struct conf *c = l->conf;
+	struct mailbox *mb;
+
+	if (c->nboxes == 0 || strcmp(c->boxes[c->nboxes - 1].name, box) != 0) {
+		if (conf_mailbox(c, box) != NULL) {
+			diag_error(l->diag, c->path, line,
+			    "[mailbox %s] defined twice", box);
+			return -1;
+		}
+		if (box[0] == '\0' || strlen(box) > FORM_NAME_MAX) {
+			diag_error(l->diag, c->path, line, "bad mailbox name");
+			return -1;
+		}
+		c->boxes = xreallocarray(c->boxes, c->nboxes + 1,
+		    sizeof(*c->boxes));
+		mb = &c->boxes[c->nboxes++];
+		memset(mb, 0, sizeof(*mb));
+		snprintf(mb->name, sizeof(mb->name), "%s", box);
+		mb->line = line;
+	}
+	mb = &c->boxes[c->nboxes - 1];
+	if (strcmp(name, "maildir") == 0)
+		return set_path(l, line, &mb->maildir, value);
+	if (strcmp(name, "from") == 0 || strcmp(name, "to") == 0) {
+		char **dst = name[0] == 'f' ? &mb->from : &mb->to;
+
+		if (!is_address(value) || strchr(value, '@') == NULL) {
+			diag_error(l->diag, c->path, line, "%s must be an "
+			    "ASCII address such as Shop <orders@example.com>",
+			    name);
+			return -1;
+		}
+		if (*dst != NULL) {
+			diag_error(l->diag, c->path, line, "%s set twice",
+			    name);
+			return -1;
+		}
+		*dst = xstrdup(value);
+		return 0;
+	}
+	diag_error(l->diag, c->path, line, "unknown key \"%s\" in [mailbox %s] "
+	    "(maildir, from, to)", name, box);
+	return -1;
+}
+
+static int
+conf_key(void *ctx, const char *section, const char *name, const char *value,
+    int line)
+{
+	struct conf_loader *l = ctx;
+	struct conf *c = l->conf;
+	unsigned long long v;
+
+	if (strcmp(section, "formdrop") == 0) {
+		if (strcmp(name, "forms") == 0) {
+			l->forms_line = line;
+			return set_path(l, line, &c->forms_dir, value);
+		}
+		if (strcmp(name, "hostname") == 0) {
+			if (value[0] == '\0' || !is_address(value) ||
+			    strpbrk(value, " <>@[]\"") != NULL ||
+			    strlen(value) > 128) {
+				diag_error(l->diag, c->path, line,
+				    "bad hostname");
+				return -1;
+			}
+			snprintf(c->hostname, sizeof(c->hostname), "%s", value);
+			return 0;
+		}
+		if (strcmp(name, "workers") == 0) {
+			if (parse_uint(value, 1, CONF_WORKERS_MAX, &v) == -1) {
+				diag_error(l->diag, c->path, line, "workers "
+				    "must be from 1 to %d", CONF_WORKERS_MAX);
+				return -1;
+			}
+			c->workers = (unsigned)v;
+			return 0;
+		}
+		diag_error(l->diag, c->path, line, "unknown key \"%s\" in "
+		    "[formdrop] (forms, hostname, workers)", name);
+		return -1;
+	}
+	if (strcmp(section, "limits") == 0)
+		return limit_key(l, name, value, line);
+	if (strncmp(section, "mailbox ", 8) == 0)
+		return mailbox_key(l, section + 8, name, value, line);
+	diag_error(l->diag, c->path, line, "unknown section [%s] (formdrop, "
+	    "limits, mailbox NAME)", section);
+	return -1;
+}
+
+static int
+is_form_file(const struct dirent *de)
+{
+	size_t len = strlen(de->d_name);
+
+	return de->d_name[0] != '.' && len > 5 &&
+	    strcmp(de->d_name + len - 5, ".form") == 0;
+}
+
+static void
+load_forms(struct conf_loader *l)
+{
+	struct conf *c = l->conf;
+	struct dirent **list;
+	char path[4096];
+	int n, i;
+
+	if ((n = scandir(c->forms_dir, &list, is_form_file, alphasort)) == -1) {
+		diag_error(l->diag, c->path, l->forms_line, "forms folder %s: "
+		    "%s", c->forms_dir, strerror(errno));
+		return;
+	}
+	if (n == 0)
+		diag_error(l->diag, c->path, l->forms_line, "no *.form files "
+		    "in %s", c->forms_dir);
+	c->forms = xcalloc((size_t)n + 1, sizeof(*c->forms));
+	for (i = 0; i < n; i++) {
+		if (path_resolve(path, sizeof(path), c->forms_dir,
+		    list[i]->d_name) == 0 &&
+		    formdef_load(path, &c->forms[c->nforms], l->diag) == 0)
+			c->nforms++;
+		free(list[i]);
+	}
+	free(list);
+}
+
+static void
+load_error_page(struct conf_loader *l)
+{
+	struct conf *c = l->conf;
+	char path[4096], chunk[4096];
+	struct buf b;
+	ssize_t n = 0;
+	int fd;
+
+	buf_init(&b, TEMPLATE_FILE_MAX);
+	if (path_resolve(path, sizeof(path), c->forms_dir, "error.html") == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		diag_error(l->diag, c->path, l->forms_line, "%s/error.html: %s",
+		    c->forms_dir, strerror(errno));
+		return;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&b, chunk, (size_t)n) == -1)
+			break;
+	close(fd);
+	if (n != 0) {
+		diag_error(l->diag, path, 0, "cannot read (or over %d bytes)",
+		    TEMPLATE_FILE_MAX);
+		buf_free(&b);
+		return;
+	}
+	c->error_page_len = b.len;
+	c->error_page = buf_steal(&b);
+}
+
+/* Cross-checks that need the whole file and the form definitions. */
+static void
+conf_finish(struct conf_loader *l, enum conf_mode mode)
+{
+	struct conf *c = l->conf;
+	const struct mailbox *mb;
+	size_t i;
+
+	if (c->forms_dir == NULL) {
+		diag_error(l->diag, c->path, 0, "[formdrop] has no forms = "
+		    "FOLDER");
+		return;
+	}
+	if (c->hostname[0] == '\0' &&
+	    gethostname(c->hostname, sizeof(c->hostname) - 1) == -1)
+		snprintf(c->hostname, sizeof(c->hostname), "localhost");
+	for (i = 0; i < c->nboxes; i++) {
+		mb = &c->boxes[i];
+		if (mb->maildir == NULL || mb->from == NULL || mb->to == NULL) {
+			diag_error(l->diag, c->path, mb->line, "[mailbox %s] "
+			    "needs maildir, from and to", mb->name);
+			continue;
+		}
+		if (maildir_is_ready(mb->maildir))
+			continue;
+		if (mode == CONF_CHECK)
+			diag_error(l->diag, c->path, mb->line, "[mailbox %s]: "
+			    "%s is not a writable Maildir (tmp/ new/ cur/)",
+			    mb->name, mb->maildir);
+		else
+			diag_warning(l->diag, c->path, mb->line, "[mailbox "
+			    "%s]: %s is not a writable Maildir yet; its forms "
+			    "answer 503 until it is", mb->name, mb->maildir);
+	}
+	load_forms(l);
+	load_error_page(l);
+	for (i = 0; i < c->nforms; i++)
+		if (conf_mailbox(c, c->forms[i].mailbox) == NULL)
+			diag_error(l->diag, c->path, 0, "form %s names mailbox "
+			    "\"%s\", which is not configured", c->forms[i].name,
+			    c->forms[i].mailbox);
+	if (c->limits.file_max > c->limits.body_max)
+		diag_warning(l->diag, c->path, 0, "file_max is larger than "
+		    "body_max: body_max is the real limit");
+}
+
+int
+conf_load(const char *path, enum conf_mode mode, struct conf *c,
+    struct diag *d)
+{
+	struct conf_loader l = { c, d, 0 };
+	const char *slash;
+	char *dir;
+	size_t before = d->errors;
+
+	memset(c, 0, sizeof(*c));
+	c->path = xstrdup(path);
+	slash = strrchr(path, '/');
+	dir = slash == NULL ? xstrdup(".") :
+	    xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+	/* Absolute, so that paths stay right whatever the working folder. */
+	if ((c->dir = realpath(dir, NULL)) == NULL)
+		c->dir = xstrdup(dir);
+	free(dir);
+	c->workers = 4;
+	c->limits.body_max = DEFAULT_BODY_MAX;
+	c->limits.fields_max = DEFAULT_FIELDS_MAX;
+	c->limits.field_max = DEFAULT_FIELD_MAX;
+	c->limits.files_max = DEFAULT_FILES_MAX;
+	c->limits.file_max = DEFAULT_FILE_MAX;
+	inifile_parse(path, conf_key, &l, d);
+	conf_finish(&l, mode);
+	if (d->errors > before) {
+		conf_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nboxes; i++) {
+		free(c->boxes[i].maildir);
+		free(c->boxes[i].from);
+		free(c->boxes[i].to);
+	}
+	for (i = 0; i < c->nforms; i++)
+		formdef_free(&c->forms[i]);
+	free(c->boxes);
+	free(c->forms);
+	free(c->forms_dir);
+	free(c->error_page);
+	free(c->path);
+	free(c->dir);
+	memset(c, 0, sizeof(*c));
+}
+
+const struct formdef *
+conf_form(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nforms; i++)
+		if (strcmp(c->forms[i].name, name) == 0)
+			return &c->forms[i];
+	return NULL;
+}
+
+const struct mailbox *
+conf_mailbox(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nboxes; i++)
+		if (strcmp(c->boxes[i].name, name) == 0)
+			return &c->boxes[i];
+	return NULL;
+}

@@ -1,0 +1,65 @@
+/*
+ * A parsed submission: the fields of a form body in the order they came,
+ * repeated names kept.  Both body parsers (urlencoded.c, multipart.c)
+ * produce one; validation and composition only read it.
+ */
+#ifndef FORMDROP_FORM_H
+#define FORMDROP_FORM_H
+
+#include <stddef.h>
+
+struct field {
+	char	*name;		/* UTF-8, NUL-terminated */
+	char	*value;		/* value bytes, NUL-terminated after len */
+	size_t	 len;
+	char	*filename;	/* uploaded file's base name, or NULL */
+	char	*ctype;		/* declared type of an uploaded file */
+};
+
+struct form_data {
+	struct field	*v;
+	size_t		 n;
+	size_t		 cap;
+	size_t		 nfiles;
+};
+
+/* The bounds a parser enforces; set from [limits] in formdrop.conf. */
+struct form_limits {
+	size_t	body_max;
+	size_t	fields_max;
+	size_t	field_max;
+	size_t	files_max;
+	size_t	file_max;
+};
+
+/* Why a body could not be parsed; the edge maps each to a status. */
+enum parse_status {
+	PARSE_OK,
+	PARSE_MALFORMED,	/* 400 */
+	PARSE_BAD_UTF8,		/* 400 */
+	PARSE_TOO_MANY_FIELDS,	/* 413 */
+	PARSE_FIELD_TOO_LONG,	/* 413 */
+	PARSE_TOO_MANY_FILES,	/* 413 */
+	PARSE_FILE_TOO_LARGE,	/* 413 */
+	PARSE_NOMEM,		/* 503 */
+	PARSE__MAX
+};
+
+void	form_data_init(struct form_data *);
+void	form_data_free(struct form_data *);
+/*
+ * Append a field; copies every argument.  filename and ctype are NULL for
+ * plain fields.  0 on success, -1 on allocation failure.
+ */
+int	form_data_add(struct form_data *, const char *name, size_t namelen,
+	    const char *value, size_t len, const char *filename,
+	    const char *ctype);
+/* Remove field i, keeping the order of the others. */
+void	form_data_remove(struct form_data *, size_t i);
+/* Number of fields called name, and the index of the k-th one or -1. */
+size_t	form_data_count(const struct form_data *, const char *name);
+long	form_data_find(const struct form_data *, const char *name, size_t k);
+
+const char	*parse_status_str(enum parse_status);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * inih, made to report line numbers.  inih calls its reader once per
+ * line, so the reader's count is the line the handler is looking at.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "inifile.h"
+
+struct inifile {
+	const char	*name;
+	FILE		*fp;		/* either a file ... */
+	const char	*text;		/* ... or a string */
+	int		 line;
+	int		 failed;
+	inifile_handler	 fn;
+	void		*ctx;
+	struct diag	*diag;
+};
+
+/* Read one line like fgets, flagging lines too long for inih. */
+static char *
+inifile_reader(char *str, int num, void *stream)
+{
+	struct inifile *f = stream;
+	int n = 0, c, too_long = 0;
+
+	for (;;) {
+		if (f->fp != NULL)
+			c = getc(f->fp);
+		else
+			c = *f->text != '\0' ? (unsigned char)*f->text++ : EOF;
+		if (c == EOF) {
+			if (n == 0)
+				return NULL;
+			break;
+		}
+		if (c == '\0') {
+			c = ' ';
+			too_long = -1;
+		}
+		if (n < num - 2)
+			str[n++] = (char)c;
+		else if (c != '\n')
+			too_long = 1;
+		if (c == '\n')
+			break;
+	}
+	if (n > 0 && str[n - 1] != '\n')
+		str[n++] = '\n';
+	str[n] = '\0';
+	f->line++;
+	if (too_long == 1) {
+		diag_error(f->diag, f->name, f->line,
+		    "line longer than %d characters", num - 2);
+		f->failed = 1;
+		str[0] = '\n';		/* ignore the line */
+		str[1] = '\0';
+	} else if (too_long == -1) {
+		diag_error(f->diag, f->name, f->line, "NUL byte in line");
+		f->failed = 1;
+	}
+	return str;
+}
+
+static int
+inifile_handle(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct inifile *f = user;
+
+	if (f->fn(f->ctx, section, name, value, f->line) == -1)
+		f->failed = 1;
+	return 1;	/* keep going: report every problem */
+}
+
+static int
+inifile_run(struct inifile *f)
+{
+	int r;
+
+	r = ini_parse_stream(inifile_reader, f, inifile_handle, f);
+	if (r > 0) {
+		diag_error(f->diag, f->name, r,
+		    "syntax error: expected \"[section]\" or \"name = value\"");
+		f->failed = 1;
+	} else if (r != 0) {
+		diag_error(f->diag, f->name, 0, "cannot parse file");
+		f->failed = 1;
+	}
+	return f->failed ? -1 : 0;
+}
+
+int
+inifile_parse(const char *path, inifile_handler fn, void *ctx, struct diag *d)
+{
+	struct inifile f = { path, NULL, NULL, 0, 0, fn, ctx, d };
+	int r;
+
+	if ((f.fp = fopen(path, "r")) == NULL) {
+		diag_error(d, path, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	r = inifile_run(&f);
+	fclose(f.fp);
+	return r;
+}
+
+int
+inifile_parse_string(const char *name, const char *text, inifile_handler fn,
+    void *ctx, struct diag *d)
+{
+	struct inifile f = { name, NULL, text, 0, 0, fn, ctx, d };
+
+	return inifile_run(&f);
+}

@@ -1,0 +1,28 @@
+/*
+ * INI files read with inih, with what inih alone does not give: the line
+ * number of every key (for "file:line: reason" diagnostics) and a clear
+ * error for lines longer than inih's fixed line buffer.
+ */
+#ifndef FORMDROP_INIFILE_H
+#define FORMDROP_INIFILE_H
+
+#include "diag.h"
+
+/*
+ * Called for each "name = value"; returns 0, or -1 after it reported the
+ * problem itself with diag_error (parsing goes on, to report them all).
+ */
+typedef int (*inifile_handler)(void *ctx, const char *section,
+    const char *name, const char *value, int line);
+
+/*
+ * Parse path, calling fn for each key.  0 when the file was read without
+ * any error, -1 otherwise (each error is in d).
+ */
+int	inifile_parse(const char *path, inifile_handler fn, void *ctx,
+	    struct diag *d);
+/* The same over a string in memory (used by tests and fuzzing). */
+int	inifile_parse_string(const char *name, const char *text,
+	    inifile_handler fn, void *ctx, struct diag *d);
+
+#endif

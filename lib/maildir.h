@@ -1,0 +1,44 @@
+/*
+ * Maildir delivery by the maildir(5) rules: write tmp/NAME, fsync, move to
+ * new/NAME without ever replacing a file, fsync new/; only then is the
+ * message accepted.  Names are Dovecot-compatible and carry the stored
+ * size (,S=) and the size with CRLF line ends (,W=), so that a POP3
+ * server never opens a file to learn its size.
+ */
+#ifndef FORMDROP_MAILDIR_H
+#define FORMDROP_MAILDIR_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+
+#define MAILDIR_NAME_MAX	256
+
+/*
+ * Build a unique name for a message of size bytes containing lf line
+ * feeds: time.M<usec>P<pid>Q<n>R<random>.host,S=<size>,W=<size+lf>.
+ * 0, or -1 if it does not fit.
+ */
+int	maildir_name(char *out, size_t outsz, const char *hostname,
+	    size_t size, size_t lf);
+
+/*
+ * Deliver msg into the Maildir at path.  Returns 0 with the new file's
+ * name in name (NAME in new/), or -1 with errno set and nothing left in
+ * tmp/ or new/.
+ */
+int	maildir_deliver(const char *path, const struct buf *msg,
+	    const char *hostname, char *name, size_t namesz);
+
+/* 1 if path is a Maildir we can deliver into (tmp/ and new/ writable). */
+int	maildir_is_ready(const char *path);
+
+/*
+ * Remove files in tmp/ not modified for max_age seconds (maildir(5):
+ * 36 hours): left there by a crash between write and rename.  Returns
+ * how many were removed, or -1.
+ */
+int	maildir_clean_tmp(const char *path, time_t max_age);
+
+#endif

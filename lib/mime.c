@@ -1,0 +1,322 @@
+/*
+ * Message composition for the handler worker.  See mime.h.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "encode.h"
+#include "json.h"
+#include "bounds.h"
+#include "mime.h"
+#include "util.h"
+
+#define BOUNDARY_RANDOM	12
+
+int
+submission_make_id(struct submission *s)
+{
+	char rnd[9], stamp[16];
+	struct tm tm;
+
+	if (gmtime_r(&s->received, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm) == 0 ||
+	    random_hex(rnd, 4) == -1)
+		return -1;
+	snprintf(s->id, sizeof(s->id), "%s-%s", stamp, rnd);
+	return 0;
+}
+
+static int
+rfc5322_date(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+		return -1;
+	return 0;
+}
+
+static long
+sub_count(const void *arg, const char *name)
+{
+	const struct submission *s = arg;
+
+	if (formdef_is_builtin(name))
+		return 1;
+	if (formdef_field(s->def, name) == NULL)
+		return -1;
+	return (long)form_data_count(s->data, name);
+}
+
+static void
+sub_value(const void *arg, const char *name, size_t i, const char **v, size_t *len)
+{
+	const struct submission *s = arg;
+	static char date[64];
+	const struct field *f;
+
+	if (strcmp(name, "id") == 0)
+		*v = s->id;
+	else if (strcmp(name, "form") == 0)
+		*v = s->def->name;
+	else if (strcmp(name, "client") == 0)
+		*v = s->client;
+	else if (strcmp(name, "date") == 0) {
+		if (rfc5322_date(s->received, date, sizeof(date)) == -1)
+			date[0] = '\0';
+		*v = date;
+	} else {
+		f = &s->data->v[form_data_find(s->data, name, i)];
+		/* A file shows as its name; its bytes are an attachment. */
+		*v = f->filename != NULL ? f->filename : f->value;
+		*len = f->filename != NULL ? strlen(f->filename) : f->len;
+		return;
+	}
+	*len = strlen(*v);
+}
+
+void
+submission_vars(const struct submission *s, struct tpl_vars *vars)
+{
+	vars->count = sub_count;
+	vars->value = sub_value;
+	vars->arg = s;
+}
+
+static int
+sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned int mdlen;
+	size_t i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
+static int
+json_fields(const struct submission *s, struct buf *b)
+{
+	const struct fielddef *fd;
+	const struct field *f;
+	size_t i, k, n, shown = 0;
+
+	if (buf_puts(b, "\"fields\":{") == -1)
+		return -1;
+	for (i = 0; i < s->def->nfields; i++) {
+		fd = &s->def->fields[i];
+		if (fd->type == FT_FILE ||
+		    (n = form_data_count(s->data, fd->name)) == 0)
+			continue;
+		if ((shown++ > 0 && buf_putc(b, ',') == -1) ||
+		    json_cstring(b, fd->name) == -1 || buf_putc(b, ':') == -1)
+			return -1;
+		/* Repeatable fields are always arrays, so readers need not
+		 * guess from the count. */
+		if (fd->repeat > 1 && buf_putc(b, '[') == -1)
+			return -1;
+		for (k = 0; k < n; k++) {
+			f = &s->data->v[form_data_find(s->data, fd->name, k)];
+			if ((k > 0 && buf_putc(b, ',') == -1) ||
+			    json_string(b, f->value, f->len) == -1)
+				return -1;
+		}
+		if (fd->repeat > 1 && buf_putc(b, ']') == -1)
+			return -1;
+	}
+	return buf_putc(b, '}');
+}
+
+static int
+json_files(const struct submission *s, struct buf *b)
+{
+	const struct field *f;
+	char sha[65];
+	size_t i, shown = 0;
+
+	if (buf_puts(b, "\"files\":[") == -1)
+		return -1;
+	for (i = 0; i < s->data->n; i++) {
+		f = &s->data->v[i];
+		if (f->filename == NULL)
+			continue;
+		if (sha256_hex(f->value, f->len, sha) == -1)
+			return -1;
+		if ((shown++ > 0 && buf_putc(b, ',') == -1) ||
+		    buf_puts(b, "{\"field\":") == -1 ||
+		    json_cstring(b, f->name) == -1 ||
+		    buf_puts(b, ",\"filename\":") == -1 ||
+		    json_cstring(b, f->filename) == -1 ||
+		    buf_puts(b, ",\"type\":") == -1 ||
+		    json_cstring(b, f->ctype) == -1 ||
+		    buf_printf(b, ",\"size\":%zu,\"sha256\":\"%s\"}", f->len,
+		    sha) == -1)
+			return -1;
+	}
+	return buf_putc(b, ']');
+}
+
+int
+submission_json(const struct submission *s, struct buf *b)
+{
+	char when[32];
+	struct tm tm;
+
+	if (gmtime_r(&s->received, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -1;
+	if (buf_puts(b, "{\"form\":") == -1 ||
+	    json_cstring(b, s->def->name) == -1 ||
+	    buf_puts(b, ",\"id\":") == -1 || json_cstring(b, s->id) == -1 ||
+	    buf_printf(b, ",\"received\":\"%s\",", when) == -1 ||
+	    json_fields(s, b) == -1 || buf_putc(b, ',') == -1 ||
+	    json_files(s, b) == -1 || buf_puts(b, "}\n") == -1)
+		return -1;
+	return 0;
+}
+
+/* The validated address of the form's reply_to field, or NULL. */
+static const char *
+reply_to(const struct submission *s)
+{
+	long i;
+
+	if (s->def->reply_to == NULL ||
+	    (i = form_data_find(s->data, s->def->reply_to, 0)) < 0 ||
+	    s->data->v[i].len == 0)
+		return NULL;
+	return s->data->v[i].value;
+}
+
+static int
+compose_headers(const struct submission *s, const char *boundary,
+    struct buf *out)
+{
+	struct tpl_vars vars;
+	struct buf subject;
+	char date[64];
+	const char *rt;
+	int r = -1;
+
+	submission_vars(s, &vars);
+	buf_init(&subject, SUBJECT_MAX * 4);
+	if (rfc5322_date(s->received, date, sizeof(date)) == -1)
+		goto out;
+	if (template_render(s->def->subject, strlen(s->def->subject), &vars,
+	    TPL_TEXT, &subject) == -1)
+		goto out;
+	if (buf_printf(out, "Received: from [%s] by %s (formdrop form=%s)\n"
+	    "\twith HTTP id %s;\n\t%s\n", s->client, s->hostname,
+	    s->def->name, s->id, date) == -1 ||
+	    buf_printf(out, "Date: %s\n", date) == -1 ||
+	    buf_printf(out, "From: %s\nTo: %s\n", s->from, s->to) == -1)
+		goto out;
+	/* is_email() admitted only dot-atom@domain: safe as it is. */
+	if ((rt = reply_to(s)) != NULL &&
+	    buf_printf(out, "Reply-To: <%s>\n", rt) == -1)
+		goto out;
+	if (encode_header_text(out, "Subject", subject.data != NULL ?
+	    subject.data : "") == -1)
+		goto out;
+	if (buf_printf(out, "Message-ID: <%s@%s>\nMIME-Version: 1.0\n"
+	    "X-Formdrop-Form: %s\nX-Formdrop-Id: %s\n"
+	    "Content-Type: multipart/mixed;\n\tboundary=\"%s\"\n\n"
+	    "This is a MIME message: the submission is its first part, "
+	    "a JSON copy the second.\n", s->id, s->hostname, s->def->name,
+	    s->id, boundary) == -1)
+		goto out;
+	r = 0;
+out:
+	buf_free(&subject);
+	return r;
+}
+
+static int
+compose_text(const struct submission *s, const char *boundary,
+    struct buf *out)
+{
+	struct tpl_vars vars;
+	struct buf text;
+	int r = -1;
+
+	submission_vars(s, &vars);
+	buf_init(&text, RENDER_MAX);
+	if (template_render(s->def->body, s->def->body_len, &vars, TPL_TEXT,
+	    &text) == -1)
+		goto out;
+	if (buf_printf(out, "\n--%s\nContent-Type: text/plain; charset=utf-8"
+	    "\nContent-Transfer-Encoding: quoted-printable\n\n",
+	    boundary) == -1 ||
+	    encode_qp(out, text.data != NULL ? text.data : "", text.len) == -1)
+		goto out;
+	r = 0;
+out:
+	buf_free(&text);
+	return r;
+}
+
+static int
+compose_json(const struct submission *s, const char *boundary,
+    struct buf *out)
+{
+	struct buf json;
+	int r = -1;
+
+	buf_init(&json, out->max);
+	if (submission_json(s, &json) == -1)
+		goto out;
+	if (buf_printf(out, "\n--%s\nContent-Type: application/json; "
+	    "charset=utf-8;\n\tname=\"submission.json\"\n"
+	    "Content-Disposition: attachment;\n\tfilename=\"submission.json\"\n"
+	    "Content-Transfer-Encoding: quoted-printable\n\n", boundary) == -1 ||
+	    encode_qp(out, json.data, json.len) == -1)
+		goto out;
+	r = 0;
+out:
+	buf_free(&json);
+	return r;
+}
+
+static int
+compose_file(const struct field *f, const char *boundary, struct buf *out)
+{
+	if (buf_printf(out, "\n--%s\nContent-Type: %s", boundary,
+	    f->ctype) == -1 ||
+	    encode_param(out, "name", f->filename) == -1 ||
+	    buf_puts(out, "\nContent-Disposition: attachment") == -1 ||
+	    encode_param(out, "filename", f->filename) == -1 ||
+	    buf_printf(out, "\nContent-Transfer-Encoding: base64\n\n") == -1 ||
+	    encode_base64(out, f->value, f->len) == -1)
+		return -1;
+	return 0;
+}
+
+int
+mime_compose(const struct submission *s, struct buf *out)
+{
+	char rnd[2 * BOUNDARY_RANDOM + 1], boundary[64];
+	size_t i;
+
+	/* "=_" never occurs in quoted-printable or base64 output. */
+	if (random_hex(rnd, BOUNDARY_RANDOM) == -1)
+		return -1;
+	snprintf(boundary, sizeof(boundary), "=_formdrop_%s", rnd);
+	if (compose_headers(s, boundary, out) == -1 ||
+	    compose_text(s, boundary, out) == -1 ||
+	    compose_json(s, boundary, out) == -1)
+		return -1;
+	for (i = 0; i < s->data->n; i++)
+		if (s->data->v[i].filename != NULL &&
+		    compose_file(&s->data->v[i], boundary, out) == -1)
+			return -1;
+	return buf_printf(out, "\n--%s--\n", boundary);
+}

@@ -1,0 +1,39 @@
+/*
+ * Message composition: one accepted submission becomes one RFC 5322 /
+ * MIME message, multipart/mixed of the human-readable text rendered from
+ * the form's body template, a JSON copy of every field, and the uploaded
+ * files.  Nothing a submitter sent reaches a header unencoded.
+ */
+#ifndef FORMDROP_MIME_H
+#define FORMDROP_MIME_H
+
+#include <time.h>
+
+#include "buf.h"
+#include "form.h"
+#include "formdef.h"
+#include "template.h"
+
+#define SUBMISSION_ID_LEN	24	/* YYYYMMDD-HHMMSS-xxxxxxxx */
+
+struct submission {
+	const struct formdef	*def;
+	const struct form_data	*data;	/* validated */
+	char			 id[SUBMISSION_ID_LEN + 1];
+	time_t			 received;
+	const char		*client;	/* IP address, validated */
+	const char		*hostname;
+	const char		*from;		/* from the configuration */
+	const char		*to;
+};
+
+/* Make a fresh id from the time and 4 random bytes: 0 or -1. */
+int	submission_make_id(struct submission *);
+/* The tpl_vars that expose the submission's fields and built-ins. */
+void	submission_vars(const struct submission *, struct tpl_vars *);
+/* The JSON copy: {"form":...,"id":...,"received":...,"fields":{...},...} */
+int	submission_json(const struct submission *, struct buf *);
+/* The whole message, LF line ends, into out. */
+int	mime_compose(const struct submission *, struct buf *out);
+
+#endif

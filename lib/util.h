@@ -1,0 +1,45 @@
+/*
+ * Small helpers shared by every module: bounded number parsing, UTF-8
+ * validation, path joining, random identifiers, allocation that cannot
+ * fail silently.
+ */
+#ifndef FORMDROP_UTIL_H
+#define FORMDROP_UTIL_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* Parse a decimal number in [min, max]; 0 on success, -1 otherwise. */
+int	parse_uint(const char *s, unsigned long long min,
+	    unsigned long long max, unsigned long long *out);
+/* The same with an optional K or M suffix (binary multiples). */
+int	parse_size(const char *s, unsigned long long min,
+	    unsigned long long max, unsigned long long *out);
+/* Parse "yes"/"no"/"true"/"false"/"1"/"0": 0 on success, -1 otherwise. */
+int	parse_bool(const char *s, int *out);
+
+/* 1 if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
+int	is_utf8(const char *s, size_t len);
+/* Number of code points in valid UTF-8 s[0..len). */
+size_t	utf8_chars(const char *s, size_t len);
+
+/*
+ * Join dir and rel into out unless rel is absolute.  0 on success, -1 when
+ * the result does not fit (a truncated path is an error, never a guess).
+ */
+int	path_resolve(char *out, size_t outsz, const char *dir, const char *rel);
+
+/* Fill out with 2*n hex digits from the kernel's random source + NUL. */
+int	random_hex(char *out, size_t n);
+
+/* Milliseconds between two CLOCK_MONOTONIC readings. */
+long	elapsed_ms(const struct timespec *start);
+
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+
+int	 str_casecmp_prefix(const char *s, const char *prefix);
+
+#endif

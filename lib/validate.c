@@ -1,0 +1,371 @@
+/*
+ * Validation, run by the handler worker on every parsed submission before
+ * anything is composed.  Values here are untrusted; definitions are not.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "validate.h"
+
+#define EMAIL_MAX	254
+#define EMAIL_LOCAL_MAX	64
+#define TEL_MAX		32
+
+void
+validation_free(struct validation *val)
+{
+	free(val->v);
+	val->v = NULL;
+	val->n = 0;
+}
+
+static int
+has_error(const struct validation *val, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < val->n; i++)
+		if (strcmp(val->v[i].field, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Record the first problem of a field; later ones of it are dropped. */
+static int
+add_error(struct validation *val, const char *name, const char *label,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+add_error(struct validation *val, const char *name, const char *label,
+    const char *fmt, ...)
+{
+	struct field_error *e;
+	va_list ap;
+
+	if (has_error(val, name))
+		return 0;
+	if ((e = reallocarray(val->v, val->n + 1, sizeof(*e))) == NULL)
+		return -1;
+	val->v = e;
+	e = &val->v[val->n++];
+	snprintf(e->field, sizeof(e->field), "%s", name);
+	snprintf(e->label, sizeof(e->label), "%s", label);
+	va_start(ap, fmt);
+	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int
+is_atext(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+int
+is_email(const char *s, size_t len)
+{
+	const char *at = memchr(s, '@', len), *p, *label;
+	size_t local, i;
+
+	if (at == NULL || len > EMAIL_MAX || memchr(s, '\0', len) != NULL)
+		return 0;
+	local = (size_t)(at - s);
+	if (local == 0 || local > EMAIL_LOCAL_MAX || s[0] == '.' ||
+	    s[local - 1] == '.')
+		return 0;
+	for (i = 0; i < local; i++)
+		if (!(is_atext(s[i]) || (s[i] == '.' && s[i + 1] != '.')))
+			return 0;
+	/* Domain: dot-separated LDH labels, at least two of them. */
+	p = at + 1;
+	if (p == s + len || memchr(p, '.', (size_t)(s + len - p)) == NULL)
+		return 0;
+	for (label = p; p <= s + len; p++) {
+		if (p == s + len || *p == '.') {
+			size_t n = (size_t)(p - label);
+
+			if (n == 0 || n > 63 || label[0] == '-' ||
+			    label[n - 1] == '-')
+				return 0;
+			label = p + 1;
+		} else if (!((*p >= 'a' && *p <= 'z') ||
+		    (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+is_tel(const char *s, size_t len)
+{
+	size_t i, digits = 0;
+
+	if (len > TEL_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			digits++;
+		else if (strchr(" +-()./", s[i]) == NULL || s[i] == '\0')
+			return 0;
+	}
+	return digits >= 3;
+}
+
+static int
+is_integer(const char *s, size_t len, double *v)
+{
+	size_t i = 0;
+
+	if (len > 0 && (s[0] == '-' || s[0] == '+'))
+		i = 1;
+	if (i == len || len > 18)
+		return 0;
+	for (; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	*v = strtod(s, NULL);
+	return 1;
+}
+
+/* Plain decimal notation only: "12", "-3.50"; no exponents, no "inf". */
+static int
+is_decimal(const char *s, size_t len, double *v)
+{
+	size_t i = 0, digits = 0, dots = 0;
+
+	if (len > 0 && (s[0] == '-' || s[0] == '+'))
+		i = 1;
+	if (len > 40)
+		return 0;
+	for (; i < len; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			digits++;
+		else if (s[i] == '.' && dots++ == 0)
+			continue;
+		else
+			return 0;
+	}
+	if (digits == 0)
+		return 0;
+	*v = strtod(s, NULL);
+	return isfinite(*v);
+}
+
+/* Control characters: none at all, or only TAB, CR, LF in multiline. */
+static int
+has_bad_controls(const struct fielddef *f, const char *s, size_t len)
+{
+	size_t i;
+	unsigned char c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != 0x7f)
+			continue;
+		if (f->multiline && (c == '\t' || c == '\r' || c == '\n'))
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+fmt_num(char *out, size_t outsz, double v)
+{
+	snprintf(out, outsz, "%.15g", v);
+}
+
+/* Check one value; returns a reason or NULL when the value is fine. */
+static const char *
+check_value(const struct fielddef *f, const struct field *fv, char *why,
+    size_t whysz)
+{
+	char a[32], b[32];
+	double num = 0;
+	size_t chars, i;
+
+	if (f->type == FT_FILE) {
+		if (fv->filename == NULL)
+			return "must be an uploaded file";
+		if (f->has_max && (double)fv->len > f->max) {
+			fmt_num(a, sizeof(a), f->max);
+			snprintf(why, whysz, "must be at most %s bytes", a);
+			return why;
+		}
+		return NULL;
+	}
+	if (fv->filename != NULL)
+		return "must not be a file";
+	if (memchr(fv->value, '\0', fv->len) != NULL)
+		return "must not contain NUL characters";
+	if (has_bad_controls(f, fv->value, fv->len))
+		return f->type == FT_TEXT && !f->multiline ?
+		    "must be a single line of text" :
+		    "contains control characters";
+	switch (f->type) {
+	case FT_EMAIL:
+		if (!is_email(fv->value, fv->len))
+			return "must be an email address like name@example.com";
+		break;
+	case FT_TEL:
+		if (!is_tel(fv->value, fv->len))
+			return "must be a telephone number";
+		break;
+	case FT_INTEGER:
+		if (!is_integer(fv->value, fv->len, &num))
+			return "must be a whole number";
+		break;
+	case FT_DECIMAL:
+		if (!is_decimal(fv->value, fv->len, &num))
+			return "must be a number";
+		break;
+	case FT_CHOICE:
+		for (i = 0; i < f->nchoices; i++)
+			if (strcmp(f->choices[i], fv->value) == 0)
+				break;
+		if (i == f->nchoices)
+			return "must be one of the offered choices";
+		break;
+	default:
+		break;
+	}
+	fmt_num(a, sizeof(a), f->min);
+	fmt_num(b, sizeof(b), f->max);
+	if (f->type == FT_INTEGER || f->type == FT_DECIMAL) {
+		if ((f->has_min && num < f->min) ||
+		    (f->has_max && num > f->max)) {
+			if (f->has_min && f->has_max)
+				snprintf(why, whysz, "must be from %s to %s",
+				    a, b);
+			else if (f->has_min)
+				snprintf(why, whysz, "must be at least %s", a);
+			else
+				snprintf(why, whysz, "must be at most %s", b);
+			return why;
+		}
+	} else if (f->type != FT_CHOICE && f->type != FT_CHECKBOX) {
+		chars = utf8_chars(fv->value, fv->len);
+		if (f->has_min && (double)chars < f->min) {
+			snprintf(why, whysz, "must be at least %s "
+			    "characters long", a);
+			return why;
+		}
+		if (f->has_max && (double)chars > f->max) {
+			snprintf(why, whysz, "must be at most %s "
+			    "characters long", b);
+			return why;
+		}
+	}
+	if (f->has_pattern && regexec(&f->pattern, fv->value, 0, NULL, 0) != 0)
+		return "is not in the expected format";
+	return NULL;
+}
+
+/*
+ * Drop the rows of a rows group in which every field is empty (a blank
+ * line of an order form), so that they neither fail "required" nor reach
+ * the message.
+ */
+static void
+drop_blank_rows(const struct formdef *def, struct form_data *data)
+{
+	size_t row, rows = 0, i, n;
+	long idx;
+	int blank;
+
+	for (i = 0; i < def->nrows; i++)
+		if ((n = form_data_count(data, def->rows[i])) > rows)
+			rows = n;
+	for (row = rows; row-- > 0;) {
+		blank = 1;
+		for (i = 0; i < def->nrows && blank; i++) {
+			idx = form_data_find(data, def->rows[i], row);
+			if (idx >= 0 && data->v[idx].len > 0)
+				blank = 0;
+		}
+		if (!blank)
+			continue;
+		for (i = 0; i < def->nrows; i++)
+			if ((idx = form_data_find(data, def->rows[i], row)) >= 0)
+				form_data_remove(data, (size_t)idx);
+	}
+}
+
+static const char *
+label_of(const struct fielddef *f)
+{
+	return f->label != NULL ? f->label : f->name;
+}
+
+int
+form_validate(const struct formdef *def, struct form_data *data,
+    struct validation *val)
+{
+	const struct fielddef *f;
+	const char *reason;
+	char why[160];
+	size_t i, n, nonempty;
+	long idx;
+
+	val->v = NULL;
+	val->n = 0;
+	for (i = 0; i < data->n;) {
+		if (formdef_field(def, data->v[i].name) != NULL) {
+			i++;
+			continue;
+		}
+		if (def->unknown == UNKNOWN_DROP) {
+			form_data_remove(data, i);
+			continue;
+		}
+		if (add_error(val, data->v[i].name, data->v[i].name,
+		    "is not a field of this form") == -1)
+			return -1;
+		i++;
+	}
+	drop_blank_rows(def, data);
+	for (i = 0; i < def->nfields; i++) {
+		f = &def->fields[i];
+		n = form_data_count(data, f->name);
+		if (n > f->repeat) {
+			if (add_error(val, f->name, label_of(f), f->repeat == 1 ?
+			    "was sent more than once" :
+			    "has more than %zu values", f->repeat) == -1)
+				return -1;
+			continue;
+		}
+		nonempty = 0;
+		for (idx = 0; (size_t)idx < n; idx++) {
+			const struct field *fv =
+			    &data->v[form_data_find(data, f->name, (size_t)idx)];
+
+			if (fv->len == 0 && fv->filename == NULL) {
+				/* An empty value in a row whose other
+				 * fields are filled is a missing value. */
+				if (formdef_in_rows(def, f->name) &&
+				    f->required && add_error(val, f->name,
+				    label_of(f), "is required in row %ld",
+				    idx + 1) == -1)
+					return -1;
+				continue;
+			}
+			nonempty++;
+			if ((reason = check_value(f, fv, why, sizeof(why))) !=
+			    NULL && add_error(val, f->name, label_of(f), "%s",
+			    reason) == -1)
+				return -1;
+		}
+		if (f->required && nonempty == 0 &&
+		    add_error(val, f->name, label_of(f), "is required") == -1)
+			return -1;
+	}
+	return (int)val->n;
+}

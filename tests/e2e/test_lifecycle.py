@@ -1,0 +1,172 @@
+"""
+The handler as a server process: its unix socket (mode 0666, removed at
+SIGTERM), TCP with -b, fd 0 from spawn-fcgi, worker processes (gone after
+SIGTERM, replaced when one dies), and refusing to start on a bad config.
+"""
+
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+import e2e_helpers as h
+
+URLENC = "application/x-www-form-urlencoded"
+FIELDS = [("name", "Life Cycle"), ("email", "life@example.org"),
+          ("message", "hello")]
+BODY = h.urlencode(FIELDS)
+
+
+def fcgi_submit(target):
+    env = h.cgi_env(body=BODY, content_type=URLENC, accept="application/json")
+    return h.run_cgi_fcgi(target, env, BODY)
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat_ = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            rest = stat_[stat_.rfind(")") + 2:].split()
+            if int(rest[1]) == pid and rest[0] != "Z":
+                out.append(int(d))
+    return out
+
+
+def test_unix_socket_mode_and_removal(make_stack, need_cgi_fcgi):
+    s = make_stack(nginx=False)
+    sock = s.handler.sock
+    st = os.stat(sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o666, oct(st.st_mode)
+    r = fcgi_submit(sock)
+    assert r.status == 200, r
+    pid = s.handler.proc.pid
+    assert len(children(pid)) == 4, "expected 4 workers with -w 4"
+    os.kill(pid, signal.SIGTERM)
+    rc = s.handler.proc.wait(timeout=10)
+    assert rc == 0, f"exit status {rc} after SIGTERM"
+    assert not os.path.exists(sock), "socket not removed at SIGTERM"
+    deadline = time.monotonic() + 5
+    while h.pids_in_group(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert h.pids_in_group(pid) == [], "workers outlived the handler"
+
+
+def test_sigterm_while_busy_finishes_request(make_stack):
+    """A request in flight when SIGTERM arrives is still answered."""
+    s = make_stack(workers=1)
+    import threading
+    result = {}
+
+    def slow():
+        result["r"] = s.post("contact", FIELDS)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.05)
+    os.kill(s.handler.proc.pid, signal.SIGTERM)
+    t.join(30)
+    s.handler.proc.wait(timeout=10)
+    r = result["r"]
+    # Either the request was finished (303 + a message) or it never reached
+    # the handler (nginx answers 502); never a 303 without a message.
+    if r.status == 303:
+        new = os.listdir(s.maildirs["contact"] / "new")
+        assert len(new) == 1
+    else:
+        assert r.status in (502, 503), r
+        assert os.listdir(s.maildirs["contact"] / "new") == []
+    assert os.listdir(s.maildirs["contact"] / "tmp") == []
+
+
+def test_tcp_listener(make_stack, need_cgi_fcgi):
+    port = h.free_port()
+    s = make_stack(nginx=True, listen=f"127.0.0.1:{port}")
+    snap = s.snap()
+    r = fcgi_submit(f"127.0.0.1:{port}")
+    assert r.status == 200, r
+    s.delivered(snap, "contact")
+    snap = s.snap()
+    r = s.post("contact", FIELDS)
+    h.check_success(r, "contact")
+    s.delivered(snap, "contact")
+
+
+def test_spawn_fcgi_fd0(tmp_root, need_spawn_fcgi, need_cgi_fcgi):
+    """spawn-fcgi -n binds the socket and execs the handler with it as
+    fd 0 (as systemd socket activation does)."""
+    conf, boxes = h.write_config(tmp_root)
+    sock = tmp_root / "spawn.sock"
+    log = tmp_root / "spawn.log"
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(
+            [h.SPAWN_FCGI, "-n", "-s", str(sock), "-M", "0666", "--",
+             str(h.HANDLER), "-f", "-c", str(conf), "-w", "2"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+            env=h.clean_env(), start_new_session=True)
+    try:
+        h.wait_until(lambda: h.can_connect_unix(sock), proc=proc,
+                     what="spawn-fcgi socket", log=log)
+        snap = h.snapshot(boxes)
+        r = fcgi_submit(sock)
+        assert r.status == 200, (r, h.read_log(log))
+        h.single_delivery(boxes, snap, "contact")
+    finally:
+        h.stop_process(proc)
+        h.kill_group_leftovers(proc.pid)
+
+
+def test_worker_death_is_survived(make_stack, need_cgi_fcgi):
+    s = make_stack(nginx=False, workers=2)
+    pid = s.handler.proc.pid
+    kids = children(pid)
+    assert len(kids) == 2
+    os.kill(kids[0], signal.SIGKILL)
+    time.sleep(0.2)
+    ok = 0
+    for _ in range(10):
+        r = fcgi_submit(s.handler.sock)
+        ok += r.status == 200
+    assert ok == 10
+    assert s.handler.alive()
+    deadline = time.monotonic() + 5
+    while len(children(pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(children(pid)) == 2, "dead worker not replaced"
+
+
+def test_bad_config_refuses_to_start(tmp_root):
+    conf, boxes = h.write_config(tmp_root, extra_formdrop="colour = blue")
+    sock = tmp_root / "bad.sock"
+    p = subprocess.run([str(h.HANDLER), "-f", "-c", str(conf), "-s",
+                        f"unix:{sock}"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=10, env=h.clean_env())
+    assert p.returncode == 78, (p.returncode, p.stderr)
+    assert not sock.exists()
+    assert str(conf).encode() in p.stderr, p.stderr
+
+
+def test_missing_config_file(tmp_root):
+    p = subprocess.run([str(h.HANDLER), "-f", "-c",
+                        str(tmp_root / "nope.conf"), "--check"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=10, env=h.clean_env())
+    assert p.returncode != 0
+    assert b"nope.conf" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("args", [["-w", "0"], ["-w", "abc"], ["-b", "nonsense"],
+                                  ["-x"], ["-s", "tcp:1.2.3.4"]])
+def test_bad_arguments(tmp_root, args):
+    conf, _ = h.write_config(tmp_root)
+    p = subprocess.run([str(h.HANDLER), "-f", "-c", str(conf)] + args,
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=10, env=h.clean_env())
+    assert p.returncode in (64, 78), (args, p.returncode, p.stderr)
+    assert p.stderr.strip()
