@@ -136,6 +136,93 @@ mailbox_key(struct conf_loader *l, const char *box, const char *name,
 }
 
 static int
+pop3_number(struct conf_loader *l, int line, const char *name,
+    const char *value, unsigned long long min, unsigned long long max,
+    unsigned *out)
+{
+	unsigned long long v;
+
+	if (parse_uint(value, min, max, &v) == -1) {
+		diag_error(l->diag, l->conf->path, line, "%s must be a number "
+		    "from %llu to %llu", name, min, max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int
+pop3_listen(struct conf_loader *l, int line, char **v, size_t *n,
+    const char *value)
+{
+	const char *colon = strrchr(value, ':');
+
+	if (colon == NULL || colon == value || colon[1] == '\0') {
+		diag_error(l->diag, l->conf->path, line, "expected ADDRESS:PORT"
+		    " (127.0.0.1:995, [::1]:995)");
+		return -1;
+	}
+	if (*n == POP3_LISTEN_MAX) {
+		diag_error(l->diag, l->conf->path, line, "at most %d listen "
+		    "lines of a kind", POP3_LISTEN_MAX);
+		return -1;
+	}
+	v[(*n)++] = xstrdup(value);
+	return 0;
+}
+
+static int
+pop3_key(struct conf_loader *l, const char *name, const char *value,
+    int line)
+{
+	struct pop3_conf *p = &l->conf->pop3;
+
+	if (strcmp(name, "listen") == 0)
+		return pop3_listen(l, line, p->listen, &p->nlisten, value);
+	if (strcmp(name, "listen_tls") == 0)
+		return pop3_listen(l, line, p->listen_tls, &p->nlisten_tls,
+		    value);
+	if (strcmp(name, "certificate") == 0)
+		return set_path(l, line, &p->certificate, value);
+	if (strcmp(name, "key") == 0)
+		return set_path(l, line, &p->key, value);
+	if (strcmp(name, "users") == 0)
+		return set_path(l, line, &p->users, value);
+	if (strcmp(name, "user") == 0) {
+		if (p->run_as != NULL) {
+			diag_error(l->diag, l->conf->path, line, "set twice");
+			return -1;
+		}
+		p->run_as = xstrdup(value);
+		return 0;
+	}
+	if (strcmp(name, "timeout") == 0)
+		return pop3_number(l, line, name, value, 1, 86400, &p->timeout);
+	if (strcmp(name, "max_connections") == 0)
+		return pop3_number(l, line, name, value, 1, 100000,
+		    &p->max_connections);
+	if (strcmp(name, "max_per_client") == 0)
+		return pop3_number(l, line, name, value, 1, 100000,
+		    &p->max_per_client);
+	if (strcmp(name, "archive_days") == 0)
+		return pop3_number(l, line, name, value, 0, 3650,
+		    &p->archive_days);
+	if (strcmp(name, "allow_plaintext") == 0) {
+		if (parse_bool(value, &p->allow_plaintext) == -1) {
+			diag_error(l->diag, l->conf->path, line,
+			    "allow_plaintext must be yes or no");
+			return -1;
+		}
+		return 0;
+	}
+	diag_error(l->diag, l->conf->path, line, "unknown key \"%s\" in "
+	    "[pop3] (listen, listen_tls, certificate, key, users, user, "
+	    "timeout, max_connections, max_per_client, archive_days, "
+	    "allow_plaintext)", name);
+	return -1;
+}
+
+static int
 conf_key(void *ctx, const char *section, const char *name, const char *value,
     int line)
 {
@@ -174,10 +261,15 @@ conf_key(void *ctx, const char *section, const char *name, const char *value,
 	}
 	if (strcmp(section, "limits") == 0)
 		return limit_key(l, name, value, line);
+	if (strcmp(section, "pop3") == 0) {
+		if (c->pop3.line == 0)
+			c->pop3.line = line;
+		return pop3_key(l, name, value, line);
+	}
 	if (strncmp(section, "mailbox ", 8) == 0)
 		return mailbox_key(l, section + 8, name, value, line);
 	diag_error(l->diag, c->path, line, "unknown section [%s] (formdrop, "
-	    "limits, mailbox NAME)", section);
+	    "limits, mailbox NAME, pop3)", section);
 	return -1;
 }
 
@@ -247,6 +339,37 @@ load_error_page(struct conf_loader *l)
 	c->error_page = buf_steal(&b);
 }
 
+static void
+pop3_finish(struct conf_loader *l)
+{
+	struct pop3_conf *p = &l->conf->pop3;
+	const char *path = l->conf->path;
+
+	if (p->line == 0) {
+		diag_error(l->diag, path, 0, "no [pop3] section");
+		return;
+	}
+	if (p->nlisten + p->nlisten_tls == 0)
+		diag_error(l->diag, path, p->line, "[pop3] needs listen or "
+		    "listen_tls");
+	if (p->users == NULL)
+		diag_error(l->diag, path, p->line, "[pop3] needs users = FILE");
+	if ((p->certificate == NULL || p->key == NULL) &&
+	    (p->nlisten_tls > 0 || !p->allow_plaintext))
+		diag_error(l->diag, path, p->line, "[pop3] needs certificate "
+		    "and key (TLS is required)");
+	if (p->timeout == 0)
+		p->timeout = POP3_TIMEOUT_MIN;
+	else if (p->timeout < POP3_TIMEOUT_MIN)
+		diag_warning(l->diag, path, p->line, "timeout below %d "
+		    "seconds breaks RFC 1939; use it for tests only",
+		    POP3_TIMEOUT_MIN);
+	if (p->max_connections == 0)
+		p->max_connections = POP3_CONNECTIONS_MAX;
+	if (p->max_per_client == 0)
+		p->max_per_client = POP3_PER_CLIENT_MAX;
+}
+
 /* Cross-checks that need the whole file and the form definitions. */
 static void
 conf_finish(struct conf_loader *l, enum conf_mode mode)
@@ -255,6 +378,10 @@ conf_finish(struct conf_loader *l, enum conf_mode mode)
 	const struct mailbox *mb;
 	size_t i;
 
+	if (mode == CONF_POP3D) {
+		pop3_finish(l);
+		return;
+	}
 	if (c->forms_dir == NULL) {
 		diag_error(l->diag, c->path, 0, "[formdrop] has no forms = "
 		    "FOLDER");
@@ -342,6 +469,14 @@ conf_free(struct conf *c)
 	free(c->forms);
 	free(c->forms_dir);
 	free(c->error_page);
+	for (i = 0; i < c->pop3.nlisten; i++)
+		free(c->pop3.listen[i]);
+	for (i = 0; i < c->pop3.nlisten_tls; i++)
+		free(c->pop3.listen_tls[i]);
+	free(c->pop3.certificate);
+	free(c->pop3.key);
+	free(c->pop3.users);
+	free(c->pop3.run_as);
 	free(c->path);
 	free(c->dir);
 	memset(c, 0, sizeof(*c));

@@ -22,6 +22,26 @@ struct mailbox {
 	int	 line;
 };
 
+#define POP3_LISTEN_MAX	4
+
+/* [pop3]: formdrop-pop3d. */
+struct pop3_conf {
+	char		*listen[POP3_LISTEN_MAX];	/* STLS, RFC 2595 */
+	size_t		 nlisten;
+	char		*listen_tls[POP3_LISTEN_MAX];	/* RFC 8314 */
+	size_t		 nlisten_tls;
+	char		*certificate;
+	char		*key;
+	char		*users;
+	char		*run_as;	/* drop to this user when root */
+	unsigned	 timeout;
+	unsigned	 max_connections;
+	unsigned	 max_per_client;
+	unsigned	 archive_days;
+	int		 allow_plaintext;	/* loopback testing only */
+	int		 line;			/* of the [pop3] header */
+};
+
 struct conf {
 	char			*path;
 	char			*dir;		/* folder of path */
@@ -35,11 +55,13 @@ struct conf {
 	size_t			 nforms;
 	char			*error_page;	/* forms_dir/error.html */
 	size_t			 error_page_len;
+	struct pop3_conf	 pop3;
 };
 
 enum conf_mode {
 	CONF_SERVE,	/* a Maildir not ready is a warning: it answers 503 */
-	CONF_CHECK	/* --check: every problem is an error */
+	CONF_CHECK,	/* --check: every problem is an error */
+	CONF_POP3D	/* formdrop-pop3d: [pop3] required, forms not read */
 };
 
 /* 0 on success; -1 with every problem in d (conf is then freed). */

@@ -197,7 +197,8 @@ encode_param(struct buf *b, const char *name, const char *value)
 	size_t len = strlen(value), i, sect, n;
 	const char *p;
 
-	if (is_plain_ascii(value) && len <= 60) {
+	/* "=?" would be decoded as an RFC 2047 word by some clients. */
+	if (is_plain_ascii(value) && len <= 60 && strstr(value, "=?") == NULL) {
 		if (buf_printf(b, ";\n\t%s=\"", name) == -1)
 			return -1;
 		for (p = value; *p != '\0'; p++)

@@ -110,7 +110,11 @@ filename_clean(char *s)
 		s[0] = '\0';
 }
 
-/* Keep a part's type only if it is a plain "type/subtype", lowered. */
+/*
+ * Keep a part's type only if it is a plain "type/subtype", lowered, and
+ * one that may be sent base64-encoded: multipart and message types may not
+ * (RFC 2046 5.1, 5.2), so those become application/octet-stream.
+ */
 static void
 ctype_clean(char *s)
 {
@@ -120,7 +124,9 @@ ctype_clean(char *s)
 	if (header_value_token(&p, tok, sizeof(tok)) == -1 ||
 	    strchr(tok, '/') == NULL || strchr(tok, '/') == tok ||
 	    strchr(tok, '/')[1] == '\0' ||
-	    strchr(tok, '/') != strrchr(tok, '/'))
+	    strchr(tok, '/') != strrchr(tok, '/') ||
+	    strncmp(tok, "multipart/", 10) == 0 ||
+	    strncmp(tok, "message/", 8) == 0)
 		snprintf(s, CTYPE_MAX + 1, "application/octet-stream");
 	else
 		memcpy(s, tok, strlen(tok) + 1);

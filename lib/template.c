@@ -45,6 +45,15 @@ fail(struct ctx *c, const char *pos, const char *msg)
 	return -1;
 }
 
+static int
+fail_name(struct ctx *c, const char *pos, const char *msg, const char *name)
+{
+	if (c->err != NULL)
+		snprintf(c->err, c->errsz, "%s \"%s\"", msg, name);
+	c->errpos = pos;
+	return -1;
+}
+
 /*
  * Find the next tag at or after p.  1 with *t filled, 0 when none is
  * left, -1 when the tag is malformed.
@@ -191,8 +200,8 @@ render(struct ctx *c, const char *p, const char *end)
 			if (c->out == NULL) {
 				if (c->vars->count(c->vars->arg,
 				    t.names[0]) < 0)
-					return fail(c, t.start,
-					    "unknown name in template");
+					return fail_name(c, t.start,
+					    "unknown name", t.names[0]);
 			} else if (put_var(c, &t) == -1)
 				return -1;
 			p = t.end;
@@ -211,8 +220,8 @@ render(struct ctx *c, const char *p, const char *end)
 		for (rows = 0, i = 0; i < t.nnames; i++) {
 			n = c->vars->count(c->vars->arg, t.names[i]);
 			if (n < 0)
-				return fail(c, t.start,
-				    "unknown name in {{#rows}}");
+				return fail_name(c, t.start,
+				    "unknown name in {{#rows}}", t.names[i]);
 			if ((size_t)n > rows)
 				rows = (size_t)n;
 		}

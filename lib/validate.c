@@ -299,6 +299,18 @@ drop_blank_rows(const struct formdef *def, struct form_data *data)
 	}
 }
 
+/* The number of rows: the largest count of a rows field. */
+static size_t
+rows_count(const struct formdef *def, const struct form_data *data)
+{
+	size_t i, n, rows = 0;
+
+	for (i = 0; i < def->nrows; i++)
+		if ((n = form_data_count(data, def->rows[i])) > rows)
+			rows = n;
+	return rows;
+}
+
 static const char *
 label_of(const struct fielddef *f)
 {
@@ -342,6 +354,12 @@ form_validate(const struct formdef *def, struct form_data *data,
 				return -1;
 			continue;
 		}
+		/* A row with this field missing altogether (item=A&item=B&
+		 * quantity=1) is as incomplete as one with it empty. */
+		if (formdef_in_rows(def, f->name) && f->required &&
+		    n < rows_count(def, data) && add_error(val, f->name,
+		    label_of(f), "is required in row %zu", n + 1) == -1)
+			return -1;
 		nonempty = 0;
 		for (idx = 0; (size_t)idx < n; idx++) {
 			const struct field *fv =

@@ -142,7 +142,7 @@ def test_plain_cgi_order_with_file(stack):
     body, ctype = h.multipart(pairs + [("attachment", "daten-ä.bin",
                                         "application/octet-stream", blob)])
     snap = stack.snap()
-    r = plain(stack.conf, body, content_type=ctype)
+    r = plain(stack.conf, body, content_type=ctype, path_info="/order")
     id = h.check_success(r, "order")
     d = stack.delivered(snap, "orders")
     h.check_message(d, form="order", id=id,

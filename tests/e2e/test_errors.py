@@ -40,8 +40,10 @@ def post_error(stack, form, status, body=None, content_type=URLENC,
     r = stack.post(form, body if body is not None else b"",
                    content_type=content_type,
                    accept=JSON if accept_json else None)
-    stack.nothing_delivered(snap)
-    return h.check_error(r, status, accept_json, fields)
+    try:
+        return h.check_error(r, status, accept_json, fields)
+    finally:
+        stack.nothing_delivered(snap)
 
 
 # ------------------------------------------------------------------- 405
@@ -354,6 +356,31 @@ def test_422_order_missing_required(stack, accept_json):
                fields=["name", "email", "address", "item", "quantity"])
 
 
+def test_422_duplicate_single_value_field(stack):
+    post_error(stack, "contact", 422, GOOD_CONTACT + [("name", "Second")],
+               accept_json=True, fields=["name"])
+
+
+def test_422_order_row_with_empty_quantity(stack):
+    pairs = without(GOOD_ORDER, "item", "quantity") + [
+        ("item", "A"), ("quantity", ""), ("item", "B"), ("quantity", "3")]
+    post_error(stack, "order", 422, pairs, accept_json=True,
+               fields=["quantity"])
+
+
+@pytest.mark.parametrize("rows,failing", [
+    ([("item", "A"), ("item", "B"), ("quantity", "1")], "quantity"),
+    ([("item", "A"), ("quantity", "1"), ("quantity", "2")], "item"),
+])
+def test_422_order_rows_not_paired(stack, rows, failing):
+    """item and quantity repeat together (rows = item quantity, both
+    required): an item without a quantity, or a quantity without an item,
+    is a row with a missing required value, just as an empty one is."""
+    pairs = without(GOOD_ORDER, "item", "quantity") + rows
+    post_error(stack, "order", 422, pairs, accept_json=True,
+               fields=[failing])
+
+
 def test_422_order_missing_address(stack):
     post_error(stack, "order", 422, without(GOOD_ORDER, "address"),
                accept_json=True, fields=["address"])
@@ -444,6 +471,26 @@ def test_503_then_repaired(make_stack, how):
     assert r.status == 503, r
     repair_maildir(box, how)
     assert os.listdir(box / "tmp") == [] and os.listdir(box / "new") == []
+    snap = s.snap()
+    r = s.post("contact", GOOD_CONTACT)
+    h.check_success(r, "contact")
+    s.delivered(snap, "contact")
+
+
+def test_503_maildir_missing_at_start_then_created(make_stack):
+    """A handler may start before its Maildir exists: 503 until it does."""
+    s = make_stack()
+    box = s.maildirs["contact"]
+    # Stop, remove the Maildir, start again without it.
+    s.stop()
+    shutil.rmtree(box)
+    s.start()
+    snap = s.snap()
+    r = s.post("contact", GOOD_CONTACT, accept=JSON)
+    h.check_error(r, 503, True)
+    check_retry_after(r)
+    s.nothing_delivered(snap)
+    h.make_maildir(box)
     snap = s.snap()
     r = s.post("contact", GOOD_CONTACT)
     h.check_success(r, "contact")

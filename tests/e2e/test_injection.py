@@ -251,7 +251,7 @@ def order_parts():
     return [(k, v) for k, v in ORDER.items()]
 
 
-def file_part(disposition, ctype="application/octet-stream",
+def file_part(disposition, ctype=b"application/octet-stream",
               data=b"file content\n"):
     head = b"Content-Disposition: " + disposition + b"\r\n"
     if ctype is not None:
@@ -300,9 +300,13 @@ def test_filename_injection(stack, attack):
     att = d.attachments[0]
     fn = att.get_filename()
     assert fn, "attachment without a file name"
-    assert "/" not in fn and "\0" not in fn, fn
+    sent = d.data["files"][0]["filename"]
     assert att.get_payload(decode=True) == b"file content\n"
-    assert d.data["files"][0]["filename"] == fn
+    # What a mail client shows must be the name the JSON copy records, and
+    # must not smuggle control characters or a path.
+    assert fn == sent, (f"mail clients decode the attachment name as {fn!r}, "
+                        f"the submission says {sent!r}")
+    assert not re.search(r"[\r\n\0/]", fn), fn
 
 
 CTYPE_ATTACKS = {
@@ -315,6 +319,7 @@ CTYPE_ATTACKS = {
     "non_ascii": "text/plain; name=\"ü\"".encode(),
     "long": b"application/" + b"x" * 200,
     "boundary_param": b"multipart/mixed; boundary=abc",
+    "message_rfc822": b"message/rfc822",
     "empty": b"",
     "crlf_after": b"image/png\r\nX-Injected: yes",
 }
@@ -334,7 +339,10 @@ def test_part_content_type_injection(stack, attack):
     att = d.attachments[0]
     assert re.match(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$",
                     att.get_content_type()), att.get_content_type()
+    # RFC 2045 6.4 / RFC 2046 5.2.1: multipart/* and message/rfc822 may not
+    # be base64-encoded, so a declared type like that cannot be kept.
     assert not att.get_content_type().startswith("multipart/")
+    assert att.get_content_type() != "message/rfc822"
     assert att.get_payload(decode=True) == b"file content\n"
-    assert d.data["files"][0]["type"].lower().startswith(
-        att.get_content_type())
+    jtype = d.data["files"][0]["type"]
+    assert isinstance(jtype, str) and not re.search(r"[\r\n\0]", jtype)

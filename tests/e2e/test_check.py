@@ -1,0 +1,295 @@
+"""
+formdrop.fcgi --check: exit 0 on a good configuration (with the shipped
+form definitions); on a broken one exit 78 (EX_CONFIG) and print
+FILE:LINE: reason for each problem, naming the right line.  Also: relative
+paths resolve against the configuration file's folder.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import e2e_helpers as h
+
+EX_CONFIG = 78
+
+
+def run_check(conf=None, env_conf=None, cwd="/"):
+    args = [str(h.HANDLER)]
+    if conf is not None:
+        args += ["-c", str(conf)]
+    args.append("--check")
+    env = h.clean_env()
+    if env_conf is not None:
+        env["FORMDROP_CONF"] = str(env_conf)
+    p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=20, env=env, cwd=cwd)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def line_of(path, needle):
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def diag_lines(stderr, path):
+    """Line numbers of FILE:LINE: diagnostics about path."""
+    out = []
+    for p in {str(path), os.path.realpath(path)}:
+        for m in re.finditer(rf"^{re.escape(p)}:([0-9]+): (.+)$", stderr,
+                             re.M):
+            out.append((int(m.group(1)), m.group(2)))
+    return out
+
+
+def expect_error(stderr, rc, path, line, *words):
+    assert rc == EX_CONFIG, f"exit {rc}, stderr:\n{stderr}"
+    found = diag_lines(stderr, path)
+    assert found, f"no {path}:LINE: diagnostic in:\n{stderr}"
+    lines = line if isinstance(line, (set, tuple)) else {line}
+    at = [reason for n, reason in found if n in lines]
+    assert at, f"no diagnostic for line {line}; got {found}"
+    for w in words:
+        assert any(w.lower() in r.lower() for r in at), (w, at)
+
+
+def copy_templates(root):
+    dst = root / "templates"
+    shutil.copytree(h.TEMPLATES, dst)
+    return dst
+
+
+@pytest.fixture(autouse=True)
+def _handler_built():
+    if not h.HANDLER.exists():
+        pytest.fail(f"{h.HANDLER} does not exist", pytrace=False)
+
+
+# ----------------------------------------------------------------- good
+
+def test_good_config_passes(tmp_root):
+    conf, _ = h.write_config(tmp_root)
+    rc, err = run_check(conf)
+    assert rc == 0, err
+
+
+def test_good_config_from_environment(tmp_root):
+    conf, _ = h.write_config(tmp_root)
+    rc, err = run_check(env_conf=conf)
+    assert rc == 0, err
+
+
+def test_shipped_forms_are_the_expected_ones():
+    names = sorted(p.name for p in h.TEMPLATES.iterdir())
+    for need in ("contact.form", "order.form", "error.html"):
+        assert need in names, names
+
+
+def test_relative_paths_resolve_against_config_folder(tmp_root):
+    copy_templates(tmp_root)
+    for box in ("contact", "orders"):
+        h.make_maildir(tmp_root / "spool" / box)
+    conf, boxes = h.write_config(
+        tmp_root, forms="templates",
+        mailboxes={"contact": "spool/contact", "orders": "./spool/orders"})
+    rc, err = run_check(conf, cwd="/")
+    assert rc == 0, err
+    # And the handler started elsewhere delivers into those folders.
+    env = h.cgi_env(body=b"name=Rel&email=rel%40example.org&message=hi",
+                    content_type="application/x-www-form-urlencoded")
+    env["FORMDROP_CONF"] = str(conf)
+    p = subprocess.run([str(h.HANDLER)], env=env, cwd="/",
+                       input=b"name=Rel&email=rel%40example.org&message=hi",
+                       capture_output=True, timeout=20)
+    r = h.parse_cgi_output(p.stdout)
+    assert r.status == 303, (r, p.stderr)
+    assert len(os.listdir(tmp_root / "spool" / "contact" / "new")) == 1
+
+
+# --------------------------------------------------------------- broken
+
+@pytest.mark.parametrize("section,key", [
+    ("formdrop", "colour = blue"),
+    ("limits", "bodymax = 5"),
+    ("mailbox contact", "cc = boss@test.example"),
+])
+def test_unknown_key(tmp_root, section, key):
+    conf, _ = h.write_config(tmp_root)
+    lines = conf.read_text().splitlines()
+    i = lines.index(f"[{section}]")
+    lines.insert(i + 2, key)
+    conf.write_text("\n".join(lines) + "\n")
+    rc, err = run_check(conf)
+    expect_error(err, rc, conf, i + 3, key.split()[0])
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "12abc", "",
+                                   "99999999999999999999999", "1.5", "0x10"])
+def test_bad_number(tmp_root, value):
+    conf, _ = h.write_config(tmp_root)
+    text = conf.read_text().replace(
+        f"body_max = {h.LIMITS['body_max']}", f"body_max = {value}")
+    conf.write_text(text)
+    rc, err = run_check(conf)
+    expect_error(err, rc, conf, line_of(conf, "body_max ="), "body_max")
+
+
+@pytest.mark.parametrize("key", ["fields_max", "files_max", "file_max",
+                                 "field_max"])
+def test_bad_number_each_limit(tmp_root, key):
+    conf, _ = h.write_config(tmp_root)
+    text = conf.read_text().replace(f"{key} = {h.LIMITS[key]}",
+                                    f"{key} = ten")
+    conf.write_text(text)
+    rc, err = run_check(conf)
+    expect_error(err, rc, conf, line_of(conf, f"{key} ="), key)
+
+
+def test_missing_maildir(tmp_root):
+    missing = tmp_root / "spool" / "nowhere"
+    conf, _ = h.write_config(tmp_root, mailboxes={
+        "contact": missing, "orders": h.make_maildir(tmp_root / "o")})
+    rc, err = run_check(conf)
+    assert rc == EX_CONFIG, err
+    found = diag_lines(err, conf)
+    ok_lines = {line_of(conf, f"maildir = {missing}"),
+                line_of(conf, "[mailbox contact]")}
+    assert any(n in ok_lines for n, _ in found), (found, ok_lines, err)
+    assert "nowhere" in err
+
+
+def test_maildir_without_new(tmp_root):
+    conf, boxes = h.write_config(tmp_root)
+    shutil.rmtree(boxes["orders"] / "new")
+    rc, err = run_check(conf)
+    assert rc == EX_CONFIG, err
+    found = diag_lines(err, conf)
+    ok_lines = {line_of(conf, f"maildir = {boxes['orders']}"),
+                line_of(conf, "[mailbox orders]")}
+    assert any(n in ok_lines for n, _ in found), (found, ok_lines, err)
+
+
+def test_unknown_section(tmp_root):
+    conf, _ = h.write_config(tmp_root, extra="[colours]\nred = 1")
+    rc, err = run_check(conf)
+    expect_error(err, rc, conf,
+                 {line_of(conf, "red = 1"), line_of(conf, "[colours]")},
+                 "colours")
+
+
+def test_bad_from_address(tmp_root):
+    conf, _ = h.write_config(tmp_root)
+    text = conf.read_text().replace("to = Shop <shop@test.example>",
+                                    "to = not an address")
+    conf.write_text(text)
+    rc, err = run_check(conf)
+    expect_error(err, rc, conf, line_of(conf, "to = not an address"), "to")
+
+
+def test_forms_folder_missing(tmp_root):
+    conf, _ = h.write_config(tmp_root, forms=tmp_root / "no-such-folder")
+    rc, err = run_check(conf)
+    expect_error(err, rc, conf, line_of(conf, "forms ="), "no-such-folder")
+
+
+def test_every_problem_reported(tmp_root):
+    conf, _ = h.write_config(tmp_root)
+    text = conf.read_text()
+    text = text.replace("files_max = 4", "files_max = four")
+    text = text.replace("hostname = test.example",
+                        "hostname = test.example\nflavour = vanilla")
+    conf.write_text(text)
+    rc, err = run_check(conf)
+    assert rc == EX_CONFIG
+    found = {n for n, _ in diag_lines(err, conf)}
+    assert line_of(conf, "files_max = four") in found, err
+    assert line_of(conf, "flavour = vanilla") in found, err
+
+
+# ------------------------------------------------------ form definitions
+
+BROKEN_FORM = """\
+[form]
+mailbox = contact
+subject = Broken: {{{{name}}}}
+body = broken.txt
+thanks = /thanks.html
+unknown = reject
+
+[field name]
+type = text
+required = yes
+
+[field colour]
+{bad}
+"""
+
+
+@pytest.mark.parametrize("bad,words", [
+    ("type = colour", ("colour",)),
+    ("type = text\nrequired = perhaps", ("required",)),
+    ("type = integer\nmax = many", ("max",)),
+    ("type = text\nshade = dark", ("shade",)),
+    ("type = text\npattern = ([a-z", ("pattern",)),
+])
+def test_form_definition_errors(tmp_root, bad, words):
+    forms = copy_templates(tmp_root)
+    broken = forms / "broken.form"
+    broken.write_text(BROKEN_FORM.format(bad=bad))
+    (forms / "broken.txt").write_text("Name: {{name}}\n")
+    conf, _ = h.write_config(tmp_root, forms=forms)
+    rc, err = run_check(conf)
+    bad_line = bad.splitlines()[-1]
+    expect_error(err, rc, broken, line_of(broken, bad_line), *words)
+
+
+def test_form_names_unconfigured_mailbox(tmp_root):
+    forms = copy_templates(tmp_root)
+    broken = forms / "broken.form"
+    broken.write_text(BROKEN_FORM.format(bad="type = text").replace(
+        "mailbox = contact", "mailbox = nonesuch"))
+    (forms / "broken.txt").write_text("Name: {{name}} {{colour}}\n")
+    conf, _ = h.write_config(tmp_root, forms=forms)
+    rc, err = run_check(conf)
+    assert rc == EX_CONFIG, err
+    assert "nonesuch" in err and "broken" in err, err
+
+
+def test_shipped_form_with_unknown_type(tmp_root):
+    """Break the shipped contact.form itself: its own line is named."""
+    forms = copy_templates(tmp_root)
+    cf = forms / "contact.form"
+    lines = cf.read_text().splitlines()
+    idx = [i for i, l in enumerate(lines)
+           if re.match(r"\s*type\s*=\s*email\s*$", l)]
+    assert idx, "contact.form has no 'type = email' line"
+    lines[idx[0]] = "type = e-mail-address"
+    cf.write_text("\n".join(lines) + "\n")
+    conf, _ = h.write_config(tmp_root, forms=forms)
+    rc, err = run_check(conf)
+    expect_error(err, rc, cf, idx[0] + 1, "e-mail-address")
+
+
+def test_template_with_unknown_name(tmp_root):
+    """A body template naming a field the form does not have."""
+    forms = copy_templates(tmp_root)
+    (forms / "broken.form").write_text(BROKEN_FORM.format(bad="type = text"))
+    (forms / "broken.txt").write_text("Name: {{name}}\nAge: {{age}}\n")
+    conf, _ = h.write_config(tmp_root, forms=forms)
+    rc, err = run_check(conf)
+    expect_error(err, rc, forms / "broken.txt", 2, "age")
+
+
+def test_good_extra_form_passes(tmp_root):
+    """The broken-form fixture itself is valid when nothing is broken."""
+    forms = copy_templates(tmp_root)
+    (forms / "broken.form").write_text(BROKEN_FORM.format(bad="type = text"))
+    (forms / "broken.txt").write_text("Name: {{name}} {{colour}}\n")
+    conf, _ = h.write_config(tmp_root, forms=forms)
+    rc, err = run_check(conf)
+    assert rc == 0, err
