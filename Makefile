@@ -8,7 +8,7 @@ DESTDIR		?=
 PYTHON		?= /usr/bin/python3
 
 CC		?= cc
-PKGS		 = fcgi openssl inih
+PKGS		 = fcgi openssl inih libcrypt
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lfcgi -lssl -lcrypto -linih)
 
@@ -18,7 +18,7 @@ WARN		 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 HARDEN		 = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS		?= -O2 -g
 ALL_CFLAGS	 = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
-		   -iquote lib -iquote cgi -DSYSCONFDIR=\"$(SYSCONFDIR)\" $(PKG_CFLAGS) \
+		   -iquote lib -iquote cgi -iquote pop3d -DSYSCONFDIR=\"$(SYSCONFDIR)\" $(PKG_CFLAGS) \
 		   -MMD -MP
 LDHARDEN	 = -pie -Wl,-z,relro,-z,now
 SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -30,24 +30,31 @@ LIB_SRCS	 = lib/log.c lib/buf.c lib/util.c lib/form.c \
 		   lib/validate.c lib/encode.c lib/json.c lib/mime.c \
 		   lib/maildir.c lib/conf.c
 CGI_SRCS	 = cgi/handler.c
+POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
+		   pop3d/session.c
 UNIT_TESTS	 = buf util urlencoded multipart template formdef validate \
 		   encode json mime maildir conf handler
 FUZZ_TARGETS	 = urlencoded multipart formdef conf template
 
-LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o)
-ASAN_OBJS	 = $(LIB_SRCS:%.c=build/asan/%.o) $(CGI_SRCS:%.c=build/asan/%.o)
+LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o) \
+		   $(POP3_SRCS:%.c=build/%.o)
+ASAN_OBJS	 = $(LIB_SRCS:%.c=build/asan/%.o) $(CGI_SRCS:%.c=build/asan/%.o) \
+		   $(POP3_SRCS:%.c=build/asan/%.o)
 UNIT_BINS	 = $(UNIT_TESTS:%=build/tests/test_%)
 ASAN_UNIT_BINS	 = $(UNIT_TESTS:%=build/asan/tests/test_%)
 REPLAY_BINS	 = $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%)
 
 .PHONY: all run check unit unit-asan replay e2e fuzz install clean lint deps
 
-all: cgi/formdrop.fcgi
+all: cgi/formdrop.fcgi pop3d/formdrop-pop3d
 
 deps:
 	@scripts/deps.sh
 
 cgi/formdrop.fcgi: build/cgi/main.o $(LIB_OBJS)
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+pop3d/formdrop-pop3d: build/pop3d/main.o $(LIB_OBJS)
 	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 build/%.o: %.c
@@ -99,7 +106,7 @@ FUZZ_CC		?= clang
 fuzz:
 	@mkdir -p build/fuzz
 	@for f in $(FUZZ_TARGETS); do \
-	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi $(PKG_CFLAGS) -g -O1 \
+	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi -iquote pop3d $(PKG_CFLAGS) -g -O1 \
 	      -fsanitize=fuzzer,address,undefined -DSYSCONFDIR=\"/etc\" \
 	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c $(LIB_SRCS) $(CGI_SRCS) \
 	      $(PKG_LIBS) || exit 1; \
@@ -125,7 +132,7 @@ install: all
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	    --std=c11 -iquote lib -iquote cgi lib cgi
+	    --std=c11 -iquote lib -iquote cgi -iquote pop3d lib cgi
 	mandoc -Tlint -Wwarning man/*.[58] 2>/dev/null || true
 
 clean:

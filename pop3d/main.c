@@ -1,0 +1,453 @@
+/*
+ * formdrop-pop3d: the POP3 server of formdrop.  This file alone touches
+ * argv, sockets, signals, privileges and processes: the parent binds the
+ * ports, loads the users and the TLS key, drops privileges, and then only
+ * accepts connections and counts them; each session runs in its own
+ * child process (session.c), so a crash in one never affects another.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounds.h"
+#include "conf.h"
+#include "conn.h"
+#include "log.h"
+#include "session.h"
+#include "tls.h"
+#include "userdb.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG		128
+#define FAILURE_MEMORY		(15 * 60)	/* seconds a failure counts */
+#define FAILURE_TABLE_MAX	4096
+
+struct listener {
+	int	fd;
+	int	tls;
+	char	spec[128];
+};
+
+struct child {
+	pid_t	pid;
+	char	addr[INET6_ADDRSTRLEN];
+};
+
+struct failure {
+	char	addr[INET6_ADDRSTRLEN];
+	unsigned count;
+	time_t	last;
+};
+
+static volatile sig_atomic_t stopping;
+static struct child *children;
+static size_t nchildren, maxchildren;
+static struct failure failures[FAILURE_TABLE_MAX];
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: formdrop-pop3d [-f] [-c file] [--check]\n"
+	    "       formdrop-pop3d --hash\n");
+	exit(EX_USAGE);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+on_child(int sig)
+{
+	(void)sig;
+}
+
+static int
+open_listener(const char *spec, int tls, struct listener *l)
+{
+	struct addrinfo hints, *res;
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	int one = 1, r;
+
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	if ((r = getaddrinfo(host, colon + 1, &hints, &res)) != 0)
+		fatalx_code(EX_CONFIG, "listen %s: %s", spec, gai_strerror(r));
+	if ((l->fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
+	    0)) == -1)
+		fatal("socket");
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(l->fd, res->ai_addr, res->ai_addrlen) == -1)
+		fatal("bind %s", spec);
+	if (listen(l->fd, LISTEN_BACKLOG) == -1)
+		fatal("listen %s", spec);
+	freeaddrinfo(res);
+	l->tls = tls;
+	snprintf(l->spec, sizeof(l->spec), "%s", spec);
+	return 0;
+}
+
+static int
+is_loopback_spec(const char *spec)
+{
+	return strncmp(spec, "127.", 4) == 0 || strncmp(spec, "[::1]:", 6) == 0;
+}
+
+/* Started as root: become the service user for good, or die. */
+static void
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return;
+	if (user == NULL)
+		fatalx_code(EX_CONFIG, "started as root: set user = NAME in "
+		    "[pop3] (the account sessions run as)");
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx_code(EX_CONFIG, "no such user: %s", user);
+	if (pw->pw_uid == 0) {
+		log_warnx("user = %s is root: sessions keep every privilege",
+		    user);
+		return;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot become %s", user);
+	if (setuid(0) != -1)
+		fatalx("could regain root after dropping it");
+}
+
+static struct failure *
+failure_find(const char *addr, int create)
+{
+	struct failure *oldest = &failures[0];
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < FAILURE_TABLE_MAX; i++) {
+		if (failures[i].addr[0] != '\0' &&
+		    now - failures[i].last > FAILURE_MEMORY)
+			failures[i].addr[0] = '\0';
+		if (strcmp(failures[i].addr, addr) == 0 && addr[0] != '\0')
+			return &failures[i];
+		if (failures[i].last < oldest->last)
+			oldest = &failures[i];
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
+	return oldest;
+}
+
+static void
+reap_children(void)
+{
+	struct failure *f;
+	pid_t pid;
+	int status;
+	size_t i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < nchildren; i++)
+			if (children[i].pid == pid)
+				break;
+		if (i == nchildren)
+			continue;
+		if (WIFEXITED(status) && WEXITSTATUS(status) > 0 &&
+		    (f = failure_find(children[i].addr, 1)) != NULL) {
+			f->count += (unsigned)WEXITSTATUS(status);
+			f->last = time(NULL);
+		} else if (WIFSIGNALED(status))
+			log_warnx("session %ld for %s killed by signal %d",
+			    (long)pid, children[i].addr, WTERMSIG(status));
+		children[i] = children[--nchildren];
+	}
+}
+
+static size_t
+count_from(const char *addr)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < nchildren; i++)
+		if (strcmp(children[i].addr, addr) == 0)
+			n++;
+	return n;
+}
+
+static void
+peer_address(const struct sockaddr_storage *ss, char *out, size_t outsz)
+{
+	const void *a = ss->ss_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if (inet_ntop(ss->ss_family, a, out, (socklen_t)outsz) == NULL)
+		snprintf(out, outsz, "unknown");
+}
+
+static void __attribute__((noreturn))
+session_child(int fd, const struct listener *l, const struct conf *conf,
+    const struct userdb *users, SSL_CTX *tls, const char *addr,
+    unsigned prior)
+{
+	struct pop3_params p;
+	struct conn c;
+	unsigned failed;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	conn_init(&c, fd);
+	conn_set_timeout(&c, (int)conf->pop3.timeout);
+	if (l->tls && conn_start_tls(&c, tls) == -1) {
+		log_info("client=%s TLS handshake failed or timed out", addr);
+		conn_close(&c);
+		_exit(0);
+	}
+	memset(&p, 0, sizeof(p));
+	p.users = users;
+	p.tls = l->tls ? NULL : tls;
+	p.tls_active = l->tls;
+	p.allow_plaintext = conf->pop3.allow_plaintext;
+	p.client = addr;
+	p.prior_failures = prior;
+	p.archive_days = conf->pop3.archive_days;
+	failed = pop3_session_run(&c, &p);
+	conn_close(&c);
+	_exit(failed > 100 ? 100 : (int)failed);
+}
+
+static void
+accept_one(const struct listener *l, const struct conf *conf,
+    const struct userdb *users, SSL_CTX *tls, struct listener *all,
+    size_t nall)
+{
+	static const char busy[] = "-ERR [SYS/TEMP] Too many connections; "
+	    "try again later\r\n";
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	struct failure *f;
+	unsigned prior;
+	size_t i;
+	pid_t pid;
+	int fd;
+
+	if ((fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen,
+	    SOCK_CLOEXEC)) == -1)
+		return;
+	peer_address(&ss, addr, sizeof(addr));
+	if (nchildren >= conf->pop3.max_connections ||
+	    count_from(addr) >= conf->pop3.max_per_client) {
+		log_info("client=%s refused: connection limit (%zu open)",
+		    addr, nchildren);
+		if (!l->tls && write(fd, busy, sizeof(busy) - 1) < 0)
+			log_debug("client=%s gone before the refusal", addr);
+		close(fd);
+		return;
+	}
+	f = failure_find(addr, 0);
+	prior = f != NULL ? f->count : 0;
+	log_info("client=%s connect on %s", addr, l->spec);
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		close(fd);
+		return;
+	}
+	if (pid == 0) {
+		for (i = 0; i < nall; i++)
+			close(all[i].fd);
+		session_child(fd, l, conf, users, tls, addr, prior);
+	}
+	close(fd);
+	children[nchildren].pid = pid;
+	snprintf(children[nchildren].addr, sizeof(children[0].addr), "%s",
+	    addr);
+	nchildren++;
+}
+
+static int
+read_password(char *out, size_t outsz)
+{
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO);
+
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	if (fgets(out, (int)outsz, stdin) == NULL)
+		out[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	out[strcspn(out, "\r\n")] = '\0';
+	return out[0] == '\0' ? -1 : 0;
+}
+
+static int
+hash_tool(void)
+{
+	char pw[256], again[256], hash[256];
+
+	if (read_password(pw, sizeof(pw)) == -1)
+		fatalx_code(EX_USAGE, "empty password");
+	if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, "Again: ");
+		if (read_password(again, sizeof(again)) == -1 ||
+		    strcmp(pw, again) != 0)
+			fatalx_code(EX_USAGE, "the passwords differ");
+		explicit_bzero(again, sizeof(again));
+	}
+	if (userdb_hash(pw, hash, sizeof(hash)) == -1)
+		fatalx("libcrypt cannot make a yescrypt hash");
+	explicit_bzero(pw, sizeof(pw));
+	printf("%s\n", hash);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'C' },
+		{ "hash", no_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct listener listeners[2 * POP3_LISTEN_MAX];
+	struct pollfd pfd[2 * POP3_LISTEN_MAX];
+	const char *conf_path = NULL;
+	int ch, check = 0, foreground = 0;
+	size_t i, n = 0;
+	struct sigaction sa;
+	struct userdb users;
+	struct conf conf;
+	struct diag diag;
+	SSL_CTX *tls = NULL;
+	char err[512];
+
+	while ((ch = getopt_long(argc, argv, "c:fh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'H':
+			log_init("formdrop-pop3d", 1);
+			return hash_tool();
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (conf_path == NULL)
+		conf_path = getenv("FORMDROP_CONF");
+	if (conf_path == NULL)
+		conf_path = CONF_DEFAULT_PATH;
+	log_init("formdrop-pop3d", foreground || check);
+
+	diag_init(&diag);
+	if (conf_load(conf_path, CONF_POP3D, &conf, &diag) == -1 ||
+	    userdb_load(conf.pop3.users, &users, &diag) == -1) {
+		diag_print(&diag, stderr);
+		exit(EX_CONFIG);
+	}
+	diag_print(&diag, stderr);
+	diag_free(&diag);
+	if (conf.pop3.certificate != NULL &&
+	    (tls = tls_server_ctx(conf.pop3.certificate, conf.pop3.key, err,
+	    sizeof(err))) == NULL)
+		fatalx_code(EX_CONFIG, "%s", err);
+	if (check) {
+		printf("%s: OK, %zu POP3 user(s)\n", conf_path, users.n);
+		return 0;
+	}
+	for (i = 0; i < conf.pop3.nlisten; i++)
+		open_listener(conf.pop3.listen[i], 0, &listeners[n++]);
+	for (i = 0; i < conf.pop3.nlisten_tls; i++)
+		open_listener(conf.pop3.listen_tls[i], 1, &listeners[n++]);
+	if (conf.pop3.allow_plaintext) {
+		for (i = 0; i < n; i++)
+			if (!is_loopback_spec(listeners[i].spec))
+				fatalx_code(EX_CONFIG, "allow_plaintext is "
+				    "for loopback tests only, and %s is not "
+				    "loopback", listeners[i].spec);
+		log_warnx("allow_plaintext = yes: passwords may cross "
+		    "loopback in the clear; never use this in production");
+	}
+	drop_privileges(conf.pop3.run_as);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("PR_SET_NO_NEW_PRIVS");
+
+	maxchildren = conf.pop3.max_connections;
+	children = xcalloc(maxchildren + 1, sizeof(*children));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = listeners[i].fd;
+		pfd[i].events = POLLIN;
+		log_info("listening on %s (%s)", listeners[i].spec,
+		    listeners[i].tls ? "implicit TLS" : "STLS");
+	}
+	while (!stopping) {
+		reap_children();
+		if (poll(pfd, n, 1000) <= 0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (pfd[i].revents & POLLIN)
+				accept_one(&listeners[i], &conf, &users, tls,
+				    listeners, n);
+	}
+	for (i = 0; i < nchildren; i++)
+		kill(children[i].pid, SIGTERM);
+	log_info("stopped");
+	return 0;
+}
