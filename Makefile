@@ -28,7 +28,7 @@ LIB_SRCS	 = lib/log.c lib/buf.c lib/util.c lib/form.c \
 		   lib/urlencoded.c lib/header_param.c lib/multipart.c \
 		   lib/diag.c lib/inifile.c lib/template.c lib/formdef.c \
 		   lib/validate.c lib/encode.c lib/json.c lib/mime.c \
-		   lib/maildir.c lib/conf.c
+		   lib/maildir.c lib/smime.c lib/conf.c
 CGI_SRCS	 = cgi/handler.c
 POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c

@@ -23,6 +23,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "multipart.h"
+#include "smime.h"
 #include "template.h"
 #include "urlencoded.h"
 #include "util.h"
@@ -353,6 +354,56 @@ parse_status_message(enum parse_status st)
 	}
 }
 
+/*
+ * Compose the message as the form's encryption policy and the mailbox's
+ * certificates say.  Fails closed: a form that may encrypt, on a mailbox
+ * whose certificates are configured but unusable, gets no message at
+ * all, and "required" without certificates neither.
+ */
+static int
+compose(struct job *j, const struct mailbox *mb, const struct submission *sub,
+    struct buf *msg, const char **why)
+{
+	enum encryption policy = j->def->encryption;
+	const struct smime *sm = &mb->smime;
+	struct tpl_vars vars;
+	struct buf subject;
+	int r;
+
+	if (mb->smime_broken || (mb->smime_configured &&
+	    !smime_is_current(sm))) {
+		*why = "mailbox certificates unusable (expired or invalid)";
+		return -1;
+	}
+	if (policy == ENCRYPT_REQUIRED && !smime_encrypts(sm)) {
+		*why = "encryption required but the mailbox has no recipients";
+		return -1;
+	}
+	if (!mb->smime_configured ||
+	    (policy == ENCRYPT_OFF && sm->signer == NULL)) {
+		*why = "cannot compose the message";
+		return mime_compose(sub, msg);
+	}
+	if (policy == ENCRYPT_OFF) {
+		/* Signed only: a copy of sm without recipients. */
+		struct smime signonly = *sm;
+
+		signonly.recipients = NULL;
+		*why = "cannot sign the message";
+		return smime_compose(sub, &signonly, NULL, msg);
+	}
+	submission_vars(sub, &vars);
+	buf_init(&subject, SUBJECT_MAX * 4);
+	r = template_render(mb->encrypted_subject,
+	    strlen(mb->encrypted_subject), &vars, TPL_TEXT, &subject);
+	*why = "cannot sign or encrypt the message";
+	if (r == 0)
+		r = smime_compose(sub, sm, subject.data != NULL ?
+		    subject.data : "", msg);
+	buf_free(&subject);
+	return r;
+}
+
 /* Parse, validate, compose and deliver a body; answers every outcome. */
 static void
 process(struct job *j, struct form_data *data, const struct buf *body,
@@ -364,6 +415,7 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 	char name[MAILDIR_NAME_MAX], why[4096 + MAILDIR_NAME_MAX];
 	enum parse_status st;
 	const char *bytes = body->data != NULL ? body->data : "";
+	const char *why_compose = NULL;
 	size_t cap;
 
 	st = boundary != NULL ?
@@ -393,9 +445,13 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 	/* Base64 grows files by 4/3, quoted-printable text up to 3x. */
 	cap = 4 * j->conf->limits.body_max + 3 * RENDER_MAX + 65536;
 	buf_init(&msg, cap);
-	if (submission_make_id(&sub) == -1 || mime_compose(&sub, &msg) == -1) {
+	if (submission_make_id(&sub) == -1) {
 		respond_error(j, 503, "The server is busy. Please try again in "
-		    "a few minutes.", "cannot compose the message");
+		    "a few minutes.", "no randomness for the id");
+	} else if (compose(j, mb, &sub, &msg, &why_compose) == -1) {
+		respond_error(j, 503, "Your submission could not be stored "
+		    "right now and was not received. Please try again in a few "
+		    "minutes.", why_compose);
 	} else if (maildir_deliver(mb->maildir, &msg, j->conf->hostname, name,
 	    sizeof(name)) == -1) {
 		snprintf(why, sizeof(why), "delivery to %s failed: %s",

@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "inifile.h"
 #include "maildir.h"
+#include "template.h"
 #include "util.h"
 
 struct conf_loader {
@@ -86,6 +87,90 @@ limit_key(struct conf_loader *l, const char *name, const char *value,
 	return 0;
 }
 
+/* The S/MIME keys of a [mailbox]; see formdrop.conf(5). */
+static int
+smime_key(struct conf_loader *l, struct mailbox *mb, const char *name,
+    const char *value, int line)
+{
+	struct smime_paths *p = &mb->smime_paths;
+	const char *path = l->conf->path;
+	unsigned long long v;
+	char *list, *tok, *save;
+
+	mb->smime_configured = 1;
+	if (strcmp(name, "recipients") == 0) {
+		if (p->nrecipients > 0) {
+			diag_error(l->diag, path, line, "recipients set twice");
+			return -1;
+		}
+		list = xstrdup(value);
+		for (tok = strtok_r(list, " \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, " \t", &save)) {
+			if (p->nrecipients == sizeof(p->recipients) /
+			    sizeof(p->recipients[0])) {
+				diag_error(l->diag, path, line, "at most %zu "
+				    "recipients", p->nrecipients);
+				free(list);
+				return -1;
+			}
+			if (set_path(l, line, &p->recipients[p->nrecipients],
+			    tok) == -1) {
+				free(list);
+				return -1;
+			}
+			p->nrecipients++;
+		}
+		free(list);
+		return 0;
+	}
+	if (strcmp(name, "escrow") == 0)
+		return set_path(l, line, &p->escrow, value);
+	if (strcmp(name, "sign_cert") == 0)
+		return set_path(l, line, &p->sign_cert, value);
+	if (strcmp(name, "sign_key") == 0)
+		return set_path(l, line, &p->sign_key, value);
+	if (strcmp(name, "cipher") == 0) {
+		if (strcmp(value, "aes-256-cbc") == 0)
+			p->cipher = SMIME_AES256_CBC;
+		else if (strcmp(value, "aes-256-gcm") == 0)
+			p->cipher = SMIME_AES256_GCM;
+		else {
+			diag_error(l->diag, path, line, "cipher must be "
+			    "aes-256-cbc or aes-256-gcm");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(name, "key_transport") == 0) {
+		if (strcmp(value, "rsa-pkcs1") == 0)
+			p->oaep = 0;
+		else if (strcmp(value, "rsa-oaep") == 0)
+			p->oaep = 1;
+		else {
+			diag_error(l->diag, path, line, "key_transport must be "
+			    "rsa-pkcs1 or rsa-oaep");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(name, "cert_warn_days") == 0) {
+		if (parse_uint(value, 0, 3650, &v) == -1) {
+			diag_error(l->diag, path, line, "cert_warn_days must be "
+			    "from 0 to 3650");
+			return -1;
+		}
+		p->warn_days = (unsigned)v;
+		return 0;
+	}
+	/* encrypted_subject: only built-ins, so it can reveal nothing. */
+	if (mb->encrypted_subject != NULL) {
+		diag_error(l->diag, path, line, "encrypted_subject set twice");
+		return -1;
+	}
+	mb->encrypted_subject = xstrdup(value);
+	return 0;
+}
+
 static int
 mailbox_key(struct conf_loader *l, const char *box, const char *name,
     const char *value, int line)
@@ -109,6 +194,7 @@ mailbox_key(struct conf_loader *l, const char *box, const char *name,
 		memset(mb, 0, sizeof(*mb));
 		snprintf(mb->name, sizeof(mb->name), "%s", box);
 		mb->line = line;
+		mb->smime_paths.warn_days = 30;
 	}
 	mb = &c->boxes[c->nboxes - 1];
 	if (strcmp(name, "maildir") == 0)
@@ -130,8 +216,16 @@ mailbox_key(struct conf_loader *l, const char *box, const char *name,
 		*dst = xstrdup(value);
 		return 0;
 	}
+	if (strcmp(name, "recipients") == 0 || strcmp(name, "escrow") == 0 ||
+	    strcmp(name, "sign_cert") == 0 || strcmp(name, "sign_key") == 0 ||
+	    strcmp(name, "cipher") == 0 || strcmp(name, "key_transport") == 0 ||
+	    strcmp(name, "encrypted_subject") == 0 ||
+	    strcmp(name, "cert_warn_days") == 0)
+		return smime_key(l, mb, name, value, line);
 	diag_error(l->diag, c->path, line, "unknown key \"%s\" in [mailbox %s] "
-	    "(maildir, from, to)", name, box);
+	    "(maildir, from, to, recipients, escrow, sign_cert, sign_key, "
+	    "cipher, key_transport, encrypted_subject, cert_warn_days)", name,
+	    box);
 	return -1;
 }
 
@@ -339,6 +433,63 @@ load_error_page(struct conf_loader *l)
 	c->error_page = buf_steal(&b);
 }
 
+static long
+builtin_count(const void *arg, const char *name)
+{
+	(void)arg;
+	return formdef_is_builtin(name) ? 1 : -1;
+}
+
+static void
+builtin_value(const void *arg, const char *name, size_t i, const char **v,
+    size_t *len)
+{
+	(void)arg; (void)name; (void)i;
+	*v = "";
+	*len = 0;
+}
+
+/*
+ * Load a mailbox's certificates.  For --check every problem is an error;
+ * when serving, a mailbox with unusable certificates is marked broken and
+ * its encrypting forms answer 503: never a fallback to plaintext.
+ */
+static void
+load_smime(struct conf_loader *l, struct mailbox *mb, enum conf_mode mode)
+{
+	struct tpl_vars vars = { builtin_count, builtin_value, NULL };
+	struct diag local;
+	char err[160];
+	int line;
+
+	if (mb->encrypted_subject == NULL)
+		mb->encrypted_subject = xstrdup("Form submission {{id}} "
+		    "(encrypted)");
+	else if (template_check(mb->encrypted_subject,
+	    strlen(mb->encrypted_subject), &vars, err, sizeof(err),
+	    &line) == -1)
+		diag_error(l->diag, l->conf->path, mb->line, "[mailbox %s] "
+		    "encrypted_subject: %s (only {{id}}, {{form}}, {{date}}, "
+		    "{{client}})", mb->name, err);
+	if (!mb->smime_configured)
+		return;
+	diag_init(&local);
+	if (smime_load(&mb->smime_paths, &mb->smime, l->conf->path, mb->line,
+	    &local) == -1) {
+		mb->smime_broken = 1;
+		if (mode == CONF_CHECK)
+			l->diag->errors += local.errors;
+	}
+	l->diag->warnings += local.warnings;
+	if (local.text.len > 0)
+		buf_append(&l->diag->text, local.text.data, local.text.len);
+	if (mb->smime_broken && mode != CONF_CHECK)
+		diag_warning(l->diag, l->conf->path, mb->line, "[mailbox %s]: "
+		    "unusable certificates: its encrypting forms answer 503 "
+		    "until they are fixed", mb->name);
+	diag_free(&local);
+}
+
 static void
 pop3_finish(struct conf_loader *l)
 {
@@ -397,6 +548,7 @@ conf_finish(struct conf_loader *l, enum conf_mode mode)
 			    "needs maildir, from and to", mb->name);
 			continue;
 		}
+		load_smime(l, &c->boxes[i], mode);
 		if (maildir_is_ready(mb->maildir))
 			continue;
 		if (mode == CONF_CHECK)
@@ -459,9 +611,19 @@ conf_free(struct conf *c)
 	size_t i;
 
 	for (i = 0; i < c->nboxes; i++) {
+		struct smime_paths *p = &c->boxes[i].smime_paths;
+		size_t k;
+
 		free(c->boxes[i].maildir);
 		free(c->boxes[i].from);
 		free(c->boxes[i].to);
+		free(c->boxes[i].encrypted_subject);
+		for (k = 0; k < p->nrecipients; k++)
+			free(p->recipients[k]);
+		free(p->escrow);
+		free(p->sign_cert);
+		free(p->sign_key);
+		smime_free(&c->boxes[i].smime);
 	}
 	for (i = 0; i < c->nforms; i++)
 		formdef_free(&c->forms[i]);

@@ -11,15 +11,21 @@
 #include "form.h"
 #include "formdef.h"
 #include "bounds.h"
+#include "smime.h"
 
 #define CONF_DEFAULT_PATH	SYSCONFDIR "/formdrop/formdrop.conf"
 
 struct mailbox {
-	char	 name[FORM_NAME_MAX + 1];
-	char	*maildir;	/* resolved against the file's folder */
-	char	*from;
-	char	*to;
-	int	 line;
+	char			 name[FORM_NAME_MAX + 1];
+	char			*maildir;	/* resolved against the file's folder */
+	char			*from;
+	char			*to;
+	int			 line;
+	struct smime_paths	 smime_paths;
+	struct smime		 smime;
+	int			 smime_configured;
+	int			 smime_broken;	/* configured but unusable */
+	char			*encrypted_subject;	/* template */
 };
 
 #define POP3_LISTEN_MAX	4

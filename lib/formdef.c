@@ -497,6 +497,7 @@ formdef_load(const char *path, struct formdef *def, struct diag *d)
 	size_t before = d->errors;
 
 	memset(def, 0, sizeof(*def));
+	def->encryption = ENCRYPT_OPTIONAL;
 	memset(&l, 0, sizeof(l));
 	l.path = path;
 	l.def = def;

@@ -197,47 +197,60 @@ reply_to(const struct submission *s)
 	return s->data->v[i].value;
 }
 
+/*
+ * The header fields RFC 9788 protects (Date, From, To, Reply-To,
+ * Subject, Message-ID), with subject as given or else the form's.
+ */
 static int
-compose_headers(const struct submission *s, const char *boundary,
-    struct buf *out)
+protected_headers(const struct submission *s, const char *subject,
+    int reply, struct buf *out)
 {
 	struct tpl_vars vars;
-	struct buf subject;
+	struct buf rendered;
 	char date[64];
 	const char *rt;
 	int r = -1;
 
 	submission_vars(s, &vars);
-	buf_init(&subject, SUBJECT_MAX * 4);
-	if (rfc5322_date(s->received, date, sizeof(date)) == -1)
-		goto out;
-	if (template_render(s->def->subject, strlen(s->def->subject), &vars,
-	    TPL_TEXT, &subject) == -1)
-		goto out;
-	if (buf_printf(out, "Received: from [%s] by %s (formdrop form=%s)\n"
-	    "\twith HTTP id %s;\n\t%s\n", s->client, s->hostname,
-	    s->def->name, s->id, date) == -1 ||
-	    buf_printf(out, "Date: %s\n", date) == -1 ||
-	    buf_printf(out, "From: %s\nTo: %s\n", s->from, s->to) == -1)
+	buf_init(&rendered, SUBJECT_MAX * 4);
+	if (subject == NULL) {
+		if (template_render(s->def->subject, strlen(s->def->subject),
+		    &vars, TPL_TEXT, &rendered) == -1)
+			goto out;
+		subject = rendered.data != NULL ? rendered.data : "";
+	}
+	if (rfc5322_date(s->received, date, sizeof(date)) == -1 ||
+	    buf_printf(out, "Date: %s\nFrom: %s\nTo: %s\n", date, s->from,
+	    s->to) == -1)
 		goto out;
 	/* is_email() admitted only dot-atom@domain: safe as it is. */
-	if ((rt = reply_to(s)) != NULL &&
+	if (reply && (rt = reply_to(s)) != NULL &&
 	    buf_printf(out, "Reply-To: <%s>\n", rt) == -1)
 		goto out;
-	if (encode_header_text(out, "Subject", subject.data != NULL ?
-	    subject.data : "") == -1)
-		goto out;
-	if (buf_printf(out, "Message-ID: <%s@%s>\nMIME-Version: 1.0\n"
-	    "X-Formdrop-Form: %s\nX-Formdrop-Id: %s\n"
-	    "Content-Type: multipart/mixed;\n\tboundary=\"%s\"\n\n"
-	    "This is a MIME message: the submission is its first part, "
-	    "a JSON copy the second.\n", s->id, s->hostname, s->def->name,
-	    s->id, boundary) == -1)
+	if (encode_header_text(out, "Subject", subject) == -1 ||
+	    buf_printf(out, "Message-ID: <%s@%s>\n", s->id, s->hostname) == -1)
 		goto out;
 	r = 0;
 out:
-	buf_free(&subject);
+	buf_free(&rendered);
 	return r;
+}
+
+int
+mime_headers(const struct submission *s, const char *subject, int reply,
+    struct buf *out)
+{
+	char date[64];
+
+	if (rfc5322_date(s->received, date, sizeof(date)) == -1 ||
+	    buf_printf(out, "Received: from [%s] by %s (formdrop form=%s)\n"
+	    "\twith HTTP id %s;\n\t%s\n", s->client, s->hostname,
+	    s->def->name, s->id, date) == -1 ||
+	    protected_headers(s, subject, reply, out) == -1 ||
+	    buf_printf(out, "MIME-Version: 1.0\nX-Formdrop-Form: %s\n"
+	    "X-Formdrop-Id: %s\n", s->def->name, s->id) == -1)
+		return -1;
+	return 0;
 }
 
 static int
@@ -301,7 +314,7 @@ compose_file(const struct field *f, const char *boundary, struct buf *out)
 }
 
 int
-mime_compose(const struct submission *s, struct buf *out)
+mime_entity(const struct submission *s, enum mime_hp hp, struct buf *out)
 {
 	char rnd[2 * BOUNDARY_RANDOM + 1], boundary[64];
 	size_t i;
@@ -310,7 +323,16 @@ mime_compose(const struct submission *s, struct buf *out)
 	if (random_hex(rnd, BOUNDARY_RANDOM) == -1)
 		return -1;
 	snprintf(boundary, sizeof(boundary), "=_formdrop_%s", rnd);
-	if (compose_headers(s, boundary, out) == -1 ||
+	if (buf_printf(out, "Content-Type: multipart/mixed;\n"
+	    "\tboundary=\"%s\"%s\n", boundary, hp == MIME_HP_CIPHER ?
+	    "; hp=\"cipher\"" : hp == MIME_HP_CLEAR ? "; hp=\"clear\"" :
+	    "") == -1)
+		return -1;
+	/* RFC 9788: the protected copies of the header fields. */
+	if (hp != MIME_HP_NONE && protected_headers(s, NULL, 1, out) == -1)
+		return -1;
+	if (buf_puts(out, "\nThis is a MIME message: the submission is its "
+	    "first part, a JSON copy the second.\n") == -1 ||
 	    compose_text(s, boundary, out) == -1 ||
 	    compose_json(s, boundary, out) == -1)
 		return -1;
@@ -319,4 +341,13 @@ mime_compose(const struct submission *s, struct buf *out)
 		    compose_file(&s->data->v[i], boundary, out) == -1)
 			return -1;
 	return buf_printf(out, "\n--%s--\n", boundary);
+}
+
+int
+mime_compose(const struct submission *s, struct buf *out)
+{
+	if (mime_headers(s, NULL, 1, out) == -1 ||
+	    mime_entity(s, MIME_HP_NONE, out) == -1)
+		return -1;
+	return 0;
 }

@@ -36,4 +36,24 @@ int	submission_json(const struct submission *, struct buf *);
 /* The whole message, LF line ends, into out. */
 int	mime_compose(const struct submission *, struct buf *out);
 
+/* RFC 9788 header protection of a MIME entity. */
+enum mime_hp {
+	MIME_HP_NONE,	/* a plain message: headers are outside only */
+	MIME_HP_CLEAR,	/* signed only: protected headers, shown as is */
+	MIME_HP_CIPHER	/* encrypted: the outer headers are obscured */
+};
+
+/*
+ * The top-level header block (trace, Date, From, To, Reply-To when
+ * reply, Subject, Message-ID, MIME-Version, X-Formdrop-*), without the
+ * Content-Type.  subject overrides the form's subject when not NULL.
+ */
+int	mime_headers(const struct submission *, const char *subject,
+	    int reply, struct buf *out);
+/*
+ * The multipart/mixed entity: its Content-Type (with hp=), under
+ * header protection the protected header fields, then the parts.
+ */
+int	mime_entity(const struct submission *, enum mime_hp, struct buf *);
+
 #endif

@@ -1,0 +1,377 @@
+/*
+ * S/MIME composition for the handler worker, and certificate loading and
+ * checks for start-up and --check.  Content is canonicalised to CRLF
+ * inside CMS (RFC 8551 3.1.1) and the stored message keeps LF line ends,
+ * as every Maildir file does.
+ */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "encode.h"
+#include "smime.h"
+#include "util.h"
+
+#define SIG_BOUNDARY_RANDOM	12
+
+/* "CN=..., emailAddress" of cert for messages. */
+static void
+cert_name(X509 *cert, char *out, size_t outsz)
+{
+	STACK_OF(OPENSSL_STRING) *emails;
+	char subject[256];
+
+	X509_NAME_oneline(X509_get_subject_name(cert), subject,
+	    sizeof(subject));
+	emails = X509_get1_email(cert);
+	snprintf(out, outsz, "%s%s%s%s", subject,
+	    sk_OPENSSL_STRING_num(emails) > 0 ? " <" : "",
+	    sk_OPENSSL_STRING_num(emails) > 0 ?
+	    sk_OPENSSL_STRING_value(emails, 0) : "",
+	    sk_OPENSSL_STRING_num(emails) > 0 ? ">" : "");
+	X509_email_free(emails);
+}
+
+static STACK_OF(X509) *
+read_certs(const char *path)
+{
+	STACK_OF(X509) *sk;
+	X509 *x;
+	BIO *in;
+
+	if ((in = BIO_new_file(path, "r")) == NULL)
+		return NULL;
+	if ((sk = sk_X509_new_null()) == NULL) {
+		BIO_free(in);
+		return NULL;
+	}
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(sk, x);
+	ERR_clear_error();
+	BIO_free(in);
+	if (sk_X509_num(sk) == 0) {
+		sk_X509_free(sk);
+		return NULL;
+	}
+	return sk;
+}
+
+/*
+ * Check one certificate for its use; report problems in d.  For
+ * encryption, RSA needs keyEncipherment and EC keyAgreement; for
+ * signing, digitalSignature.  emailProtection when EKU is present.
+ */
+static int
+check_cert(X509 *cert, int signing, unsigned warn_days, const char *file,
+    int line, const char *path, struct diag *d)
+{
+	char name[512];
+	uint32_t ku = X509_get_key_usage(cert);
+	uint32_t xku = X509_get_extended_key_usage(cert);
+	int base, ok = 0, days, secs;
+	EVP_PKEY *pk = X509_get0_pubkey(cert);
+	time_t now = time(NULL);
+
+	cert_name(cert, name, sizeof(name));
+	if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0) {
+		diag_error(d, file, line, "%s (%s) is not valid yet", path,
+		    name);
+		return -1;
+	}
+	if (X509_cmp_time(X509_get0_notAfter(cert), &now) < 0) {
+		diag_error(d, file, line, "%s (%s) has expired", path, name);
+		return -1;
+	}
+	if (pk == NULL) {
+		diag_error(d, file, line, "%s: unreadable public key", path);
+		return -1;
+	}
+	base = EVP_PKEY_get_base_id(pk);
+	if (base != EVP_PKEY_RSA && base != EVP_PKEY_EC) {
+		diag_error(d, file, line, "%s (%s): only RSA and EC keys are "
+		    "supported", path, name);
+		return -1;
+	}
+	if (signing)
+		ok = ku & KU_DIGITAL_SIGNATURE;
+	else if (base == EVP_PKEY_RSA)
+		ok = ku & KU_KEY_ENCIPHERMENT;
+	else
+		ok = ku & KU_KEY_AGREEMENT;
+	if (!ok) {
+		diag_error(d, file, line, "%s (%s): key usage does not allow "
+		    "%s", path, name, signing ? "digitalSignature" :
+		    base == EVP_PKEY_RSA ? "keyEncipherment" :
+		    "keyAgreement");
+		return -1;
+	}
+	if (!(xku & XKU_SMIME)) {
+		diag_error(d, file, line, "%s (%s): extended key usage lacks "
+		    "emailProtection", path, name);
+		return -1;
+	}
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) ==
+	    1 && days < (int)warn_days)
+		diag_warning(d, file, line, "%s (%s) expires in %d day(s)",
+		    path, name, days);
+	return 0;
+}
+
+static int
+load_recipient(const char *path, struct smime *sm, unsigned warn_days,
+    const char *file, int line, struct diag *d)
+{
+	STACK_OF(X509) *sk;
+	X509 *x;
+
+	if ((sk = read_certs(path)) == NULL) {
+		diag_error(d, file, line, "%s: no readable PEM certificate",
+		    path);
+		return -1;
+	}
+	x = sk_X509_shift(sk);
+	sk_X509_pop_free(sk, X509_free);
+	if (check_cert(x, 0, warn_days, file, line, path, d) == -1) {
+		X509_free(x);
+		return -1;
+	}
+	sk_X509_push(sm->recipients, x);
+	return 0;
+}
+
+static int
+load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
+    int line, struct diag *d)
+{
+	STACK_OF(X509) *sk;
+	BIO *in;
+
+	if ((sk = read_certs(p->sign_cert)) == NULL) {
+		diag_error(d, file, line, "%s: no readable PEM certificate",
+		    p->sign_cert);
+		return -1;
+	}
+	sm->signer = sk_X509_shift(sk);
+	sm->chain = sk;		/* the rest of the file is the chain */
+	if (check_cert(sm->signer, 1, p->warn_days, file, line, p->sign_cert,
+	    d) == -1)
+		return -1;
+	if ((in = BIO_new_file(p->sign_key, "r")) == NULL ||
+	    (sm->signkey = PEM_read_bio_PrivateKey(in, NULL, NULL,
+	    NULL)) == NULL) {
+		BIO_free(in);
+		diag_error(d, file, line, "%s: no readable PEM private key",
+		    p->sign_key);
+		return -1;
+	}
+	BIO_free(in);
+	if (X509_check_private_key(sm->signer, sm->signkey) != 1) {
+		diag_error(d, file, line, "%s does not match %s", p->sign_key,
+		    p->sign_cert);
+		return -1;
+	}
+	return 0;
+}
+
+int
+smime_load(const struct smime_paths *p, struct smime *sm, const char *file,
+    int line, struct diag *d)
+{
+	size_t i, before = d->errors;
+
+	memset(sm, 0, sizeof(*sm));
+	sm->cipher = p->cipher;
+	sm->oaep = p->oaep;
+	if ((sm->recipients = sk_X509_new_null()) == NULL)
+		return -1;
+	for (i = 0; i < p->nrecipients; i++)
+		load_recipient(p->recipients[i], sm, p->warn_days, file, line,
+		    d);
+	if (p->escrow != NULL)
+		load_recipient(p->escrow, sm, p->warn_days, file, line, d);
+	if (p->sign_cert != NULL && p->sign_key == NULL)
+		diag_error(d, file, line, "sign_cert needs sign_key");
+	else if (p->sign_cert != NULL)
+		load_signer(p, sm, file, line, d);
+	ERR_clear_error();
+	if (d->errors > before) {
+		smime_free(sm);
+		return -1;
+	}
+	return 0;
+}
+
+void
+smime_free(struct smime *sm)
+{
+	sk_X509_pop_free(sm->recipients, X509_free);
+	sk_X509_pop_free(sm->chain, X509_free);
+	X509_free(sm->signer);
+	EVP_PKEY_free(sm->signkey);
+	memset(sm, 0, sizeof(*sm));
+}
+
+int
+smime_encrypts(const struct smime *sm)
+{
+	return sm->recipients != NULL && sk_X509_num(sm->recipients) > 0;
+}
+
+static int
+is_current(X509 *x)
+{
+	time_t now = time(NULL);
+
+	return X509_cmp_time(X509_get0_notBefore(x), &now) <= 0 &&
+	    X509_cmp_time(X509_get0_notAfter(x), &now) >= 0;
+}
+
+int
+smime_is_current(const struct smime *sm)
+{
+	int i;
+
+	for (i = 0; sm->recipients != NULL &&
+	    i < sk_X509_num(sm->recipients); i++)
+		if (!is_current(sk_X509_value(sm->recipients, i)))
+			return 0;
+	return sm->signer == NULL || is_current(sm->signer);
+}
+
+/* DER of cms as base64 lines into out. */
+static int
+cms_base64(CMS_ContentInfo *cms, struct buf *out)
+{
+	unsigned char *der = NULL;
+	int len, r;
+
+	if ((len = i2d_CMS_ContentInfo(cms, &der)) <= 0)
+		return -1;
+	r = encode_base64(out, der, (size_t)len);
+	OPENSSL_free(der);
+	return r;
+}
+
+/*
+ * entity becomes multipart/signed: the entity as the first part, a
+ * detached signature (over its CRLF form) as the second.
+ */
+static int
+sign_entity(const struct smime *sm, const struct buf *entity,
+    struct buf *out)
+{
+	CMS_ContentInfo *cms = NULL;
+	char rnd[2 * SIG_BOUNDARY_RANDOM + 1];
+	BIO *in = NULL;
+	int r = -1;
+
+	if (random_hex(rnd, SIG_BOUNDARY_RANDOM) == -1 ||
+	    (in = BIO_new_mem_buf(entity->data, (int)entity->len)) == NULL)
+		goto out;
+	/* Without CMS_BINARY, OpenSSL signs the CRLF-canonical text. */
+	if ((cms = CMS_sign(sm->signer, sm->signkey, sm->chain, in,
+	    CMS_DETACHED)) == NULL)
+		goto out;
+	if (buf_printf(out, "Content-Type: multipart/signed;\n"
+	    "\tprotocol=\"application/pkcs7-signature\"; micalg=sha-256;\n"
+	    "\tboundary=\"=_formdrop_signed_%s\"\n\n"
+	    "This is a signed message.\n\n--=_formdrop_signed_%s\n",
+	    rnd, rnd) == -1 ||
+	    buf_append(out, entity->data, entity->len) == -1 ||
+	    buf_printf(out, "\n--=_formdrop_signed_%s\n"
+	    "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\n"
+	    "Content-Transfer-Encoding: base64\n"
+	    "Content-Disposition: attachment; filename=\"smime.p7s\"\n\n",
+	    rnd) == -1 || cms_base64(cms, out) == -1 ||
+	    buf_printf(out, "\n--=_formdrop_signed_%s--\n", rnd) == -1)
+		goto out;
+	r = 0;
+out:
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	return r;
+}
+
+/* Encrypt entity to every recipient; base64 DER into out. */
+static int
+encrypt_entity(const struct smime *sm, const struct buf *entity,
+    struct buf *out)
+{
+	const EVP_CIPHER *cipher = sm->cipher == SMIME_AES256_GCM ?
+	    EVP_aes_256_gcm() : EVP_aes_256_cbc();
+	CMS_ContentInfo *cms = NULL;
+	CMS_RecipientInfo *ri;
+	EVP_PKEY_CTX *pctx;
+	BIO *in = NULL;
+	X509 *x;
+	int i, r = -1;
+
+	if ((in = BIO_new_mem_buf(entity->data, (int)entity->len)) == NULL ||
+	    (cms = CMS_encrypt(NULL, NULL, cipher, CMS_PARTIAL)) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(sm->recipients); i++) {
+		x = sk_X509_value(sm->recipients, i);
+		if ((ri = CMS_add1_recipient_cert(cms, x, sm->oaep ?
+		    CMS_KEY_PARAM : 0)) == NULL)
+			goto out;
+		if (sm->oaep &&
+		    EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA &&
+		    ((pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL ||
+		    EVP_PKEY_CTX_set_rsa_padding(pctx,
+		    RSA_PKCS1_OAEP_PADDING) <= 0))
+			goto out;
+	}
+	if (CMS_final(cms, in, NULL, 0) != 1 || cms_base64(cms, out) == -1)
+		goto out;
+	r = 0;
+out:
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	ERR_clear_error();
+	return r;
+}
+
+int
+smime_compose(const struct submission *s, const struct smime *sm,
+    const char *outer_subject, struct buf *out)
+{
+	struct buf entity, signed_entity, *inner = &entity;
+	int encrypt = smime_encrypts(sm), r = -1;
+
+	buf_init(&entity, out->max);
+	buf_init(&signed_entity, out->max);
+	if (mime_entity(s, encrypt ? MIME_HP_CIPHER : MIME_HP_CLEAR,
+	    &entity) == -1)
+		goto out;
+	if (sm->signer != NULL) {
+		if (sign_entity(sm, &entity, &signed_entity) == -1)
+			goto out;
+		inner = &signed_entity;
+	}
+	if (!encrypt) {
+		if (mime_headers(s, NULL, 1, out) == -1 ||
+		    buf_append(out, inner->data, inner->len) == -1)
+			goto out;
+	} else if (mime_headers(s, outer_subject, 0, out) == -1 ||
+	    buf_printf(out, "Content-Type: application/%s; smime-type=%s;\n"
+	    "\tname=\"smime.p7m\"\n"
+	    "Content-Disposition: attachment; filename=\"smime.p7m\"\n"
+	    "Content-Transfer-Encoding: base64\n\n",
+	    "pkcs7-mime", sm->cipher == SMIME_AES256_GCM ?
+	    "authEnveloped-data" : "enveloped-data") == -1 ||
+	    encrypt_entity(sm, inner, out) == -1)
+		goto out;
+	r = 0;
+out:
+	/* The plaintext lived only here, in memory. */
+	if (entity.data != NULL)
+		explicit_bzero(entity.data, entity.len);
+	if (signed_entity.data != NULL)
+		explicit_bzero(signed_entity.data, signed_entity.len);
+	buf_free(&entity);
+	buf_free(&signed_entity);
+	return r;
+}

@@ -1,0 +1,65 @@
+/*
+ * S/MIME (RFC 8551) with OpenSSL's CMS: sign with the gateway's key and
+ * encrypt to the merchant's certificates, in memory, so that with
+ * encryption on no plaintext byte of a submission reaches the disk.
+ * Keys and certificates are loaded and checked once at start-up.
+ */
+#ifndef FORMDROP_SMIME_H
+#define FORMDROP_SMIME_H
+
+#include <openssl/cms.h>
+#include <openssl/x509.h>
+
+#include "buf.h"
+#include "diag.h"
+#include "mime.h"
+
+enum smime_cipher {
+	SMIME_AES256_CBC,	/* EnvelopedData: every client reads it */
+	SMIME_AES256_GCM	/* AuthEnvelopedData (RFC 5083, 5084) */
+};
+
+/* What a mailbox's configuration names; paths already resolved. */
+struct smime_paths {
+	char		*recipients[8];	/* merchant staff certificates */
+	size_t		 nrecipients;
+	char		*escrow;	/* backup recipient, or NULL */
+	char		*sign_cert;	/* gateway certificate (+ chain) */
+	char		*sign_key;
+	enum smime_cipher cipher;
+	int		 oaep;		/* RSA-OAEP instead of PKCS#1 v1.5 */
+	unsigned	 warn_days;	/* warn this long before expiry */
+};
+
+struct smime {
+	STACK_OF(X509)	*recipients;	/* staff and escrow */
+	X509		*signer;
+	EVP_PKEY	*signkey;
+	STACK_OF(X509)	*chain;		/* sent with the signature */
+	enum smime_cipher cipher;
+	int		 oaep;
+};
+
+/*
+ * Load and check the certificates and key of paths into sm: readable,
+ * valid now, key usage and extended key usage fit; a warning in d when
+ * one expires within warn_days.  where names the configuration line for
+ * the messages.  0, or -1 with the problems in d.
+ */
+int	smime_load(const struct smime_paths *, struct smime *,
+	    const char *file, int line, struct diag *d);
+void	smime_free(struct smime *);
+/* 1 if sm will encrypt (it has recipients). */
+int	smime_encrypts(const struct smime *);
+/* 1 if every certificate of sm is valid at this moment. */
+int	smime_is_current(const struct smime *);
+
+/*
+ * The whole message for submission s: signed when sm has a signer,
+ * encrypted when it has recipients, with the clear outer Subject set to
+ * outer_subject when encrypting.  0, or -1 (nothing usable in out).
+ */
+int	smime_compose(const struct submission *, const struct smime *,
+	    const char *outer_subject, struct buf *out);
+
+#endif
