@@ -51,7 +51,7 @@ all: cgi/formdrop.fcgi pop3d/formdrop-pop3d
 deps:
 	@scripts/deps.sh
 
-cgi/formdrop.fcgi: build/cgi/main.o $(LIB_OBJS)
+cgi/formdrop.fcgi: build/cgi/main.o build/cgi/selftest.o $(LIB_OBJS)
 	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 pop3d/formdrop-pop3d: build/pop3d/main.o $(LIB_OBJS)

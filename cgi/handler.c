@@ -360,11 +360,11 @@ parse_status_message(enum parse_status st)
  * whose certificates are configured but unusable, gets no message at
  * all, and "required" without certificates neither.
  */
-static int
-compose(struct job *j, const struct mailbox *mb, const struct submission *sub,
+int
+handler_compose(const struct mailbox *mb, const struct submission *sub,
     struct buf *msg, const char **why)
 {
-	enum encryption policy = j->def->encryption;
+	enum encryption policy = sub->def->encryption;
 	const struct smime *sm = &mb->smime;
 	struct tpl_vars vars;
 	struct buf subject;
@@ -448,7 +448,7 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 	if (submission_make_id(&sub) == -1) {
 		respond_error(j, 503, "The server is busy. Please try again in "
 		    "a few minutes.", "no randomness for the id");
-	} else if (compose(j, mb, &sub, &msg, &why_compose) == -1) {
+	} else if (handler_compose(mb, &sub, &msg, &why_compose) == -1) {
 		respond_error(j, 503, "Your submission could not be stored "
 		    "right now and was not received. Please try again in a few "
 		    "minutes.", why_compose);

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "mime.h"
 
 struct request {
 	const char	*method;	/* REQUEST_METHOD */
@@ -37,6 +38,15 @@ void	response_init(struct response *);
 void	response_free(struct response *);
 /* The CGI form of the response: "Status:", headers, blank line, body. */
 int	response_serialize(const struct response *, struct buf *out);
+
+/*
+ * Compose sub's message for mailbox mb as the form's encryption policy
+ * and the mailbox's certificates say (plain, signed, encrypted, or
+ * signed and encrypted).  0, or -1 with the reason for the log in *why:
+ * it never falls back to plaintext when encryption was due.
+ */
+int	handler_compose(const struct mailbox *mb,
+	    const struct submission *sub, struct buf *msg, const char **why);
 
 /* Serve one request; resp is filled whatever happens. */
 void	handler_serve(const struct conf *, const struct request *,

@@ -30,12 +30,14 @@
 #include "handler.h"
 #include "log.h"
 #include "maildir.h"
+#include "selftest.h"
 #include "util.h"
 
 #define LISTEN_BACKLOG	128
 #define RESTART_DELAY	1	/* seconds between restarts of a worker */
 
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t reloading;
 static volatile sig_atomic_t in_request;
 
 static void
@@ -43,15 +45,64 @@ usage(void)
 {
 	fprintf(stderr, "usage: formdrop.fcgi [-f] [-c file] "
 	    "[-s unix:path | -b host:port] [-w workers]\n"
-	    "       formdrop.fcgi [-c file] --check\n");
+	    "       formdrop.fcgi [-c file] --check\n"
+	    "       formdrop.fcgi [-c file] --selftest mailbox [--key key]\n");
 	exit(EX_USAGE);
 }
 
 static void
 on_parent_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reloading = 1;
+	else
+		stopping = 1;
+}
+
+/* 1 if a mailbox of c has certificates configured but unusable. */
+static int
+has_broken_certs(const struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nboxes; i++)
+		if (c->boxes[i].smime_broken)
+			return 1;
+	return 0;
+}
+
+/*
+ * SIGHUP: read the configuration again.  Only a configuration without
+ * errors and with every certificate usable replaces the running one;
+ * otherwise the old one keeps serving (fail closed: a bad new
+ * certificate never means plaintext) and the log says why.
+ */
+static int
+reload_conf(struct conf *conf)
+{
+	struct conf next;
+	struct diag d;
+	char *path = xstrdup(conf->path);
+	int r = -1;
+
+	diag_init(&d);
+	if (conf_load(path, CONF_SERVE, &next, &d) == -1) {
+		log_warnx("reload of %s failed; the running configuration "
+		    "stays:\n%s", path, d.text.data != NULL ? d.text.data : "");
+	} else if (has_broken_certs(&next)) {
+		log_warnx("reload of %s refused: unusable certificates; the "
+		    "running configuration stays:\n%s", path,
+		    d.text.data != NULL ? d.text.data : "");
+		conf_free(&next);
+	} else {
+		conf_free(conf);
+		*conf = next;
+		log_info("reloaded %s: %zu form(s)", path, conf->nforms);
+		r = 0;
+	}
+	diag_free(&d);
+	free(path);
+	return r;
 }
 
 /* A worker stops at once when idle, else after its current request. */
@@ -244,9 +295,12 @@ worker_start(const struct conf *conf, int listen_fd)
 	return pid;
 }
 
-/* Keep n workers running until a signal says stop. */
+/*
+ * Keep n workers running until a signal says stop; on SIGHUP, reload and
+ * replace the workers, each after its current request.
+ */
 static void
-supervise(const struct conf *conf, int listen_fd, unsigned n)
+supervise(struct conf *conf, int listen_fd, unsigned n)
 {
 	struct sigaction sa;
 	pid_t *pids = xcalloc(n, sizeof(*pids)), pid;
@@ -261,6 +315,13 @@ supervise(const struct conf *conf, int listen_fd, unsigned n)
 	for (i = 0; i < n; i++)
 		pids[i] = worker_start(conf, listen_fd);
 	while (!stopping) {
+		if (reloading) {
+			reloading = 0;
+			if (reload_conf(conf) == 0)
+				for (i = 0; i < n; i++)
+					if (pids[i] > 0)
+						kill(pids[i], SIGTERM);
+		}
 		pid = waitpid(-1, &status, 0);
 		if (pid == -1) {
 			if (errno != EINTR)
@@ -270,7 +331,7 @@ supervise(const struct conf *conf, int listen_fd, unsigned n)
 		for (i = 0; i < n; i++) {
 			if (pids[i] != pid)
 				continue;
-			if (WIFSIGNALED(status))
+			if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 				log_warnx("worker %ld killed by signal %d; "
 				    "restarting", (long)pid, WTERMSIG(status));
 			else if (WEXITSTATUS(status) != 0)
@@ -314,10 +375,13 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "check", no_argument, NULL, 'C' },
+		{ "selftest", required_argument, NULL, 'T' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *listen_spec = NULL;
+	const char *selftest = NULL, *selftest_key = NULL;
 	unsigned long long workers = 0;
 	int ch, check = 0, foreground = 0, listen_fd = -1, is_cgi;
 	struct conf conf;
@@ -343,6 +407,12 @@ main(int argc, char *argv[])
 		case 'f':
 			foreground = 1;
 			break;
+		case 'K':
+			selftest_key = optarg;
+			break;
+		case 'T':
+			selftest = optarg;
+			break;
 		case 'w':
 			if (parse_uint(optarg, 1, CONF_WORKERS_MAX,
 			    &workers) == -1)
@@ -360,6 +430,10 @@ main(int argc, char *argv[])
 	if (conf_path == NULL)
 		conf_path = CONF_DEFAULT_PATH;
 
+	if (selftest_key != NULL && selftest == NULL)
+		usage();
+	if (selftest != NULL)
+		check = 1;	/* like --check: read, report, exit */
 	is_cgi = listen_spec == NULL && FCGX_IsCGI();
 	log_init("formdrop.fcgi", check || foreground || is_cgi);
 	signal(SIGPIPE, SIG_IGN);
@@ -375,6 +449,11 @@ main(int argc, char *argv[])
 	}
 	diag_print(&diag, stderr);
 	diag_free(&diag);
+	if (selftest != NULL) {
+		ch = selftest_run(&conf, selftest, selftest_key);
+		conf_free(&conf);
+		return ch;
+	}
 	if (check) {
 		printf("%s: OK, %zu form(s), %zu mailbox(es)\n", conf_path,
 		    conf.nforms, conf.nboxes);
