@@ -18,7 +18,7 @@ WARN		 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 HARDEN		 = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS		?= -O2 -g
 ALL_CFLAGS	 = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
-		   -iquote lib -iquote cgi -iquote pop3d -DSYSCONFDIR=\"$(SYSCONFDIR)\" $(PKG_CFLAGS) \
+		   -iquote lib -iquote cgi -iquote pop3d -iquote devserver -DSYSCONFDIR=\"$(SYSCONFDIR)\" $(PKG_CFLAGS) \
 		   -MMD -MP
 LDHARDEN	 = -pie -Wl,-z,relro,-z,now
 SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -46,7 +46,7 @@ REPLAY_BINS	 = $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%)
 
 .PHONY: all run check unit unit-asan replay e2e fuzz install clean lint deps
 
-all: cgi/formdrop.fcgi pop3d/formdrop-pop3d
+all: cgi/formdrop.fcgi pop3d/formdrop-pop3d devserver/formdrop-devserver
 
 deps:
 	@scripts/deps.sh
@@ -56,6 +56,12 @@ cgi/formdrop.fcgi: build/cgi/main.o build/cgi/selftest.o $(LIB_OBJS)
 
 pop3d/formdrop-pop3d: build/pop3d/main.o $(LIB_OBJS)
 	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+DEV_OBJS	 = build/devserver/fcgi_client.o build/devserver/relay.o \
+		   build/devserver/static.o
+devserver/formdrop-devserver: build/devserver/main.o $(DEV_OBJS) $(LIB_OBJS)
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) \
+	    $$(pkg-config --libs libmicrohttpd) -lpthread
 
 build/%.o: %.c
 	@mkdir -p $(@D)
@@ -106,7 +112,7 @@ FUZZ_CC		?= clang
 fuzz:
 	@mkdir -p build/fuzz
 	@for f in $(FUZZ_TARGETS); do \
-	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi -iquote pop3d $(PKG_CFLAGS) -g -O1 \
+	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi -iquote pop3d -iquote devserver $(PKG_CFLAGS) -g -O1 \
 	      -fsanitize=fuzzer,address,undefined -DSYSCONFDIR=\"/etc\" \
 	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c $(LIB_SRCS) $(CGI_SRCS) \
 	      $(PKG_LIBS) || exit 1; \
@@ -132,7 +138,7 @@ install: all
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	    --std=c11 -iquote lib -iquote cgi -iquote pop3d lib cgi
+	    --std=c11 -iquote lib -iquote cgi -iquote pop3d -iquote devserver lib cgi
 	mandoc -Tlint -Wwarning man/*.[58] 2>/dev/null || true
 
 clean:

@@ -55,6 +55,23 @@ issue escrow rsa:3072 "keyEncipherment" \
     escrow@formdrop.localhost "Demo escrow (backup)"
 issue gateway ec "digitalSignature" \
     forms@formdrop.localhost "Demo gateway"
+# The POP3 server's TLS certificate, for localhost.
+if [ ! -f pop3.crt ]; then
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	    -out pop3.key 2>/dev/null
+	openssl req -new -key pop3.key -subj "/O=formdrop demo/CN=localhost" \
+	    -out pop3.csr 2>/dev/null
+	cat > pop3.ext <<EXT
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+EXT
+	openssl x509 -req -in pop3.csr -CA ca.crt -CAkey ca.key \
+	    -CAcreateserial -days "$days" -extfile pop3.ext -out pop3.crt \
+	    2>/dev/null
+	rm -f pop3.csr pop3.ext
+fi
 # The gateway sends its chain with each signature.
 [ -f gateway-chain.crt ] || cat gateway.crt ca.crt > gateway-chain.crt
 
@@ -66,4 +83,4 @@ if [ ! -f merchant.p12 ]; then
 	    -passout "file:merchant.p12.password" -out merchant.p12
 fi
 chmod 644 ca.crt merchant.crt staff.crt escrow.crt gateway.crt \
-    gateway-chain.crt
+    gateway-chain.crt pop3.crt

@@ -1,19 +1,37 @@
 #!/bin/sh
-# `make run`: the demo.  Sets up (once) a demo configuration and Maildirs
-# in spool/demo/, then runs the form handler in the foreground on a
-# FastCGI socket until Ctrl-C.
+# `make run`: the whole system on loopback, in the foreground.
+#
+# Creates once, in spool/demo/: the demo PKI (CA, merchant, staff, escrow,
+# gateway, POP3 server; the merchant's PKCS#12), the POP3 account
+# "merchant" with a random password, a configuration and the Maildirs.
+# Then runs formdrop-devserver (which starts formdrop.fcgi) on :8080 and
+# formdrop-pop3d on :9950 (TLS) and :1100 (STLS) until Ctrl-C.
+# A second run reuses all of it and keeps the mail already delivered.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
 demo="$root/spool/demo"
+HTTP=${FORMDROP_DEMO_HTTP:-127.0.0.1:8080}
+POP3S=${FORMDROP_DEMO_POP3S:-127.0.0.1:9950}
+POP3=${FORMDROP_DEMO_POP3:-127.0.0.1:1100}
 
 mkdir -p "$demo"
+scripts/demo-certs.sh "$demo" >/dev/null
 for box in contact orders; do
 	mkdir -p "$demo/mail/$box/tmp" "$demo/mail/$box/new" "$demo/mail/$box/cur"
 done
+if [ ! -f "$demo/merchant.password" ]; then
+	(umask 077; openssl rand -hex 12 > "$demo/merchant.password")
+fi
+if [ ! -f "$demo/users" ]; then
+	hash=$(pop3d/formdrop-pop3d --hash < "$demo/merchant.password")
+	(umask 077
+	 echo "merchant:$hash::::mail/orders::"
+	 echo "contact:$hash::::mail/contact::") > "$demo/users"
+fi
 if [ ! -f "$demo/formdrop.conf" ]; then
 	cat > "$demo/formdrop.conf" <<CONF
-; Demo configuration written by make run.
+; Demo configuration written by make run.  See formdrop.conf(5).
 [formdrop]
 forms = $root/templates
 hostname = formdrop.localhost
@@ -22,30 +40,67 @@ hostname = formdrop.localhost
 maildir = mail/contact
 from = formdrop demo <forms@formdrop.localhost>
 to = Demo shop <shop@formdrop.localhost>
+recipients = merchant.crt staff.crt
+escrow = escrow.crt
+sign_cert = gateway-chain.crt
+sign_key = gateway.key
 
 [mailbox orders]
 maildir = mail/orders
 from = formdrop demo <forms@formdrop.localhost>
 to = Demo orders <orders@formdrop.localhost>
+recipients = merchant.crt staff.crt
+escrow = escrow.crt
+sign_cert = gateway-chain.crt
+sign_key = gateway.key
+encrypted_subject = Order {{id}} (encrypted)
+
+[pop3]
+listen_tls = $POP3S
+listen = $POP3
+certificate = pop3.crt
+key = pop3.key
+users = users
+user = $(id -un)
 CONF
 fi
 
 cgi/formdrop.fcgi -c "$demo/formdrop.conf" --check
-sock="$demo/fcgi.sock"
+pop3d/formdrop-pop3d -c "$demo/formdrop.conf" --check
+
+pids=""
+stop() {
+	trap - INT TERM EXIT
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	echo "formdrop demo stopped."
+}
+trap stop INT TERM EXIT
+
+pop3d/formdrop-pop3d -f -c "$demo/formdrop.conf" &
+pids="$pids $!"
+devserver/formdrop-devserver -l "$HTTP" -r www -c "$demo/formdrop.conf" &
+pids="$pids $!"
+sleep 1
+
 cat <<MSG
 
-formdrop demo: the form handler serves FastCGI on
-    $sock
-(the development web server and POP3 server are not built yet, so the
-demo is the handler alone).  Submit the contact form through it with:
+================================================================
+formdrop demo is ready.
 
-    printf 'name=Ada&email=ada%%40example.com&message=Hello' |
-      REQUEST_METHOD=POST PATH_INFO=/contact REMOTE_ADDR=127.0.0.1 \\
-      CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGTH=44 \\
-      cgi-fcgi -bind -connect $sock
+  Shop:      http://$HTTP/            (order and contact forms)
+  POP3:      $POP3S with TLS, or $POP3 with STLS
+             user merchant, password $(cat "$demo/merchant.password")
+             (also in spool/demo/merchant.password)
+  CA:        spool/demo/ca.crt  (trust it in the mail client)
+  Your key:  spool/demo/merchant.p12, password $(cat "$demo/merchant.p12.password")
+             (import it into Thunderbird or Outlook to read the orders)
 
-and find the message in $demo/mail/contact/new/.
-Ctrl-C stops the handler.
+Fetch and decrypt the newest order from a shell:
 
+  scripts/fetch-newest-order.sh
+
+Ctrl-C stops everything; the mail stays in spool/demo/mail/.
+================================================================
 MSG
-exec cgi/formdrop.fcgi -f -c "$demo/formdrop.conf" -s "unix:$sock"
+wait

@@ -1,0 +1,579 @@
+/*
+ * formdrop-devserver: the development web server.  Serves www/ and
+ * relays every request under /submit/ to formdrop.fcgi over FastCGI, as
+ * nginx would, so that the whole system runs on a laptop with one
+ * command.  It starts the handler itself (and restarts it when it dies)
+ * unless given the address of one already running.  A development tool:
+ * it listens on loopback unless told otherwise.
+ *
+ * This file holds the libmicrohttpd daemon, the request callbacks and the
+ * handler process; relay.c the FastCGI side, static.c the files.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fcgi_client.h"
+#include "log.h"
+#include "relay.h"
+#include "static.h"
+#include "util.h"
+
+#define RESPONSE_MAX		(1024 * 1024)
+#define CONNECTION_LIMIT	256
+#define CONNECTION_TIMEOUT	30	/* seconds idle, slowloris bound */
+
+struct options {
+	const char	*listen;	/* ADDR:PORT */
+	char		 root[PATH_MAX];
+	const char	*handler;	/* FastCGI address, if running */
+	const char	*conf;
+	const char	*handler_bin;
+	int		 public;
+	unsigned	 workers;
+};
+
+/* Per request: what to log, and the relay's state. */
+struct request {
+	struct timespec		start;
+	char			method[16];
+	char			path[256];
+	int			status;
+	size_t			bytes;
+	int			relay;		/* a /submit/ request */
+	int			relay_ok;	/* connected, params sent */
+	struct fcgi_conn	fc;
+};
+
+static struct options opt;
+static volatile sig_atomic_t stopping;
+static pid_t handler_pid = -1;
+static char handler_sock[PATH_MAX];
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: formdrop-devserver [-l addr:port] [-r root] "
+	    "[-c conf | -H handler-addr]\n"
+	    "                          [-x formdrop.fcgi] [-w workers] "
+	    "[--public]\n");
+	exit(EX_USAGE);
+}
+
+static enum MHD_Result
+queue(struct MHD_Connection *conn, struct request *rq, int status,
+    struct MHD_Response *resp)
+{
+	enum MHD_Result r;
+
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	r = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	rq->status = status;
+	return r;
+}
+
+/* A small HTML page for errors of the server itself. */
+static enum MHD_Result
+page(struct MHD_Connection *conn, struct request *rq, int status,
+    const char *title, const char *text)
+{
+	char body[1024];
+	struct MHD_Response *resp;
+	int n;
+
+	n = snprintf(body, sizeof(body), "<!doctype html><html lang=\"en\">"
+	    "<meta charset=\"utf-8\"><title>%s</title><h1>%s</h1><p>%s</p>"
+	    "<p><a href=\"/\">Home</a></p></html>\n", title, title, text);
+	resp = MHD_create_response_from_buffer((size_t)n, body,
+	    MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(resp, "Content-Type",
+	    "text/html; charset=utf-8");
+	rq->bytes = (size_t)n;
+	return queue(conn, rq, status, resp);
+}
+
+static enum MHD_Result
+serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
+{
+	char path[PATH_MAX], loc[600];
+	struct MHD_Response *resp;
+	struct stat st;
+	int fd;
+
+	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
+		resp = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, "Allow", "GET, HEAD");
+		return queue(conn, rq, 405, resp);
+	}
+	switch (static_resolve(opt.root, url, path, sizeof(path))) {
+	case STATIC_FORBIDDEN:
+		return page(conn, rq, 403, "Forbidden",
+		    "That path is outside the site.");
+	case STATIC_REDIRECT:
+		snprintf(loc, sizeof(loc), "%s/", url);
+		resp = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, "Location", loc);
+		return queue(conn, rq, 301, resp);
+	case STATIC_NOT_FOUND:
+		if (static_resolve(opt.root, "/404.html", path,
+		    sizeof(path)) != STATIC_FILE)
+			return page(conn, rq, 404, "Not found",
+			    "There is no such page.");
+		url = "/404.html";
+		break;
+	case STATIC_FILE:
+		break;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		if (fd != -1)
+			close(fd);
+		return page(conn, rq, 404, "Not found", "There is no such page.");
+	}
+	resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+	MHD_add_response_header(resp, "Content-Type",
+	    static_content_type(path));
+	MHD_add_response_header(resp, "Cache-Control", "no-cache");
+	rq->bytes = (size_t)st.st_size;
+	return queue(conn, rq, strcmp(url, "/404.html") == 0 &&
+	    strcmp(rq->path, "/404.html") != 0 ? 404 : 200, resp);
+}
+
+/* HTTP request headers become HTTP_* variables, as in CGI. */
+static enum MHD_Result
+add_header_param(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct request *rq = cls;
+	char name[128];
+	size_t i;
+
+	(void)kind;
+	if (strcasecmp(key, "Content-Type") == 0 ||
+	    strcasecmp(key, "Content-Length") == 0 ||
+	    strlen(key) > sizeof(name) - 6)
+		return MHD_YES;
+	snprintf(name, sizeof(name), "HTTP_%s", key);
+	for (i = 5; name[i] != '\0'; i++)
+		name[i] = name[i] == '-' ? '_' :
+		    (char)toupper((unsigned char)name[i]);
+	fcgi_param(&rq->fc, name, value);
+	return MHD_YES;
+}
+
+/* Open the FastCGI request: BEGIN_REQUEST and the CGI variables. */
+static int
+relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
+{
+	const union MHD_ConnectionInfo *ci;
+	char addr[INET6_ADDRSTRLEN] = "127.0.0.1", port[8] = "0";
+	const char *v;
+
+	if (relay_get(&rq->fc) == -1)
+		return -1;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *sin =
+		    (const struct sockaddr_in *)(const void *)ci->client_addr;
+
+		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+		snprintf(port, sizeof(port), "%u", ntohs(sin->sin_port));
+	} else if (ci != NULL && ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)(const void *)ci->client_addr;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+		snprintf(port, sizeof(port), "%u", ntohs(sin6->sin6_port));
+	}
+	if (fcgi_begin(&rq->fc) == -1)
+		goto fail;
+	fcgi_param(&rq->fc, "GATEWAY_INTERFACE", "CGI/1.1");
+	fcgi_param(&rq->fc, "SERVER_SOFTWARE", "formdrop-devserver");
+	fcgi_param(&rq->fc, "SERVER_PROTOCOL", "HTTP/1.1");
+	fcgi_param(&rq->fc, "REQUEST_METHOD", rq->method);
+	fcgi_param(&rq->fc, "REQUEST_URI", url);
+	fcgi_param(&rq->fc, "DOCUMENT_URI", url);
+	fcgi_param(&rq->fc, "DOCUMENT_ROOT", opt.root);
+	fcgi_param(&rq->fc, "SCRIPT_NAME", "/submit");
+	fcgi_param(&rq->fc, "PATH_INFO", url + strlen("/submit"));
+	fcgi_param(&rq->fc, "QUERY_STRING", "");
+	fcgi_param(&rq->fc, "REMOTE_ADDR", addr);
+	fcgi_param(&rq->fc, "REMOTE_PORT", port);
+	fcgi_param(&rq->fc, "SERVER_NAME", "localhost");
+	if ((v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Content-Type")) != NULL)
+		fcgi_param(&rq->fc, "CONTENT_TYPE", v);
+	if ((v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Content-Length")) != NULL)
+		fcgi_param(&rq->fc, "CONTENT_LENGTH", v);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_param, rq);
+	if (fcgi_end_params(&rq->fc) == -1)
+		goto fail;
+	return 0;
+fail:
+	relay_put(&rq->fc, 0);
+	return -1;
+}
+
+#define CGI_HEADERS_MAX	32
+
+/* The headers of the handler's answer, kept until the body is known. */
+struct cgi_headers {
+	char	name[CGI_HEADERS_MAX][64];
+	char	value[CGI_HEADERS_MAX][1024];
+	size_t	n;
+};
+
+static void
+keep_header(void *arg, const char *name, const char *value)
+{
+	struct cgi_headers *h = arg;
+
+	if (h->n == CGI_HEADERS_MAX)
+		return;
+	snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
+	snprintf(h->value[h->n], sizeof(h->value[0]), "%s", value);
+	h->n++;
+}
+
+/* End STDIN, read the handler's answer, queue it as the response. */
+static enum MHD_Result
+relay_finish(struct MHD_Connection *conn, struct request *rq)
+{
+	struct MHD_Response *resp;
+	struct cgi_headers *h = xcalloc(1, sizeof(*h));
+	struct buf out, err;
+	size_t off = 0, i;
+	int status = 502, ok;
+	enum MHD_Result r;
+
+	buf_init(&out, RESPONSE_MAX);
+	buf_init(&err, 16 * 1024);
+	ok = fcgi_stdin(&rq->fc, NULL, 0) == 0 &&
+	    fcgi_read_response(&rq->fc, &out, &err) == 0;
+	if (err.len > 0)
+		log_warnx("handler stderr: %.*s", (int)err.len, err.data);
+	if (!ok || cgi_response_parse(out.data != NULL ? out.data : "",
+	    out.len, &status, keep_header, h, &off) == -1) {
+		relay_put(&rq->fc, 0);
+		r = page(conn, rq, 502, "Bad gateway", !ok ? "The form "
+		    "handler did not answer. It may have stopped; the "
+		    "development server restarts it, so try again in a "
+		    "moment." : "The form handler sent a malformed answer.");
+		goto out;
+	}
+	/* Error answers may leave body bytes unread: never reuse those. */
+	relay_put(&rq->fc, status < 400);
+	resp = MHD_create_response_from_buffer(out.len - off, out.data + off,
+	    MHD_RESPMEM_MUST_COPY);
+	for (i = 0; i < h->n; i++)
+		if (strcasecmp(h->name[i], "Content-Length") != 0)
+			MHD_add_response_header(resp, h->name[i], h->value[i]);
+	rq->bytes = out.len - off;
+	r = queue(conn, rq, status, resp);
+out:
+	free(h);
+	buf_free(&out);
+	buf_free(&err);
+	return r;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (rq == NULL) {
+		rq = xcalloc(1, sizeof(*rq));
+		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		snprintf(rq->method, sizeof(rq->method), "%s", method);
+		snprintf(rq->path, sizeof(rq->path), "%s", url);
+		rq->fc.fd = -1;
+		*con_cls = rq;
+		rq->relay = strncmp(url, "/submit/", 8) == 0;
+		if (!rq->relay)
+			return MHD_YES;
+		if (relay_start(conn, rq, url) == -1)
+			return page(conn, rq, 502, "Bad gateway", "The form "
+			    "handler is not running. The development server "
+			    "restarts it; try again in a moment.");
+		rq->relay_ok = 1;
+		return MHD_YES;
+	}
+	if (!rq->relay)
+		return serve_file(conn, rq, url);
+	if (!rq->relay_ok) {
+		*upload_data_size = 0;	/* a 502 is already queued */
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		/* Stream the body: nothing is kept here. */
+		if (fcgi_stdin(&rq->fc, upload_data, *upload_data_size) == -1) {
+			relay_put(&rq->fc, 0);
+			rq->relay_ok = 0;
+			*upload_data_size = 0;
+			return page(conn, rq, 502, "Bad gateway", "The form "
+			    "handler stopped reading the form.");
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	rq->relay_ok = 0;
+	return relay_finish(conn, rq);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (rq == NULL)
+		return;
+	if (rq->relay_ok)
+		relay_put(&rq->fc, 0);
+	log_info("%s %s %d %zuB %ldms%s", rq->method, rq->path, rq->status,
+	    rq->bytes, elapsed_ms(&rq->start),
+	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? " (aborted)" : "");
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* Start formdrop.fcgi on a private unix socket. */
+static void
+handler_start(void)
+{
+	char workers[16];
+
+	snprintf(workers, sizeof(workers), "%u", opt.workers);
+	if ((handler_pid = fork()) == -1)
+		fatal("fork");
+	if (handler_pid == 0) {
+		char sockarg[PATH_MAX + 8];
+
+		snprintf(sockarg, sizeof(sockarg), "unix:%s", handler_sock);
+		execl(opt.handler_bin, opt.handler_bin, "-f", "-c", opt.conf,
+		    "-s", sockarg, "-w", workers, (char *)NULL);
+		fprintf(stderr, "formdrop-devserver: cannot run %s: %s\n",
+		    opt.handler_bin, strerror(errno));
+		_exit(127);
+	}
+}
+
+/* Wait until the handler's socket accepts, so the first request works. */
+static void
+handler_wait_ready(void)
+{
+	struct fcgi_conn c;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (fcgi_connect(&c, opt.handler, 2) == 0) {
+			fcgi_close(&c);
+			return;
+		}
+		usleep(50000);
+	}
+	log_warnx("the handler does not answer on %s yet", opt.handler);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static const char *
+default_handler_bin(const char *argv0)
+{
+	static char path[PATH_MAX];
+	char self[PATH_MAX - 64];
+	ssize_t n;
+	char *slash;
+
+	(void)argv0;
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/../cgi/formdrop.fcgi",
+			    self);
+			if (access(path, X_OK) == 0)
+				return path;
+			snprintf(path, sizeof(path), "%s/formdrop.fcgi", self);
+			if (access(path, X_OK) == 0)
+				return path;
+		}
+	}
+	return "formdrop.fcgi";
+}
+
+static int
+parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	unsigned long long port;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(host) ||
+	    parse_uint(colon + 1, 1, 65535, &port) == -1)
+		return -1;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		host[strlen(host) - 1] = '\0';
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) == 1 ?
+		    0 : -1;
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	*len = sizeof(*sin);
+	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr)
+		    >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->
+	    sin6_addr);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "public", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sockaddr_storage ss;
+	struct MHD_Daemon *d;
+	struct sigaction sa;
+	unsigned long long w;
+	const char *root = "www";
+	char tmpdir[] = "/tmp/formdrop-devserver.XXXXXX";
+	static char handler_addr[PATH_MAX + 8];
+	socklen_t sslen;
+	int ch, status;
+
+	opt.listen = "127.0.0.1:8080";
+	opt.workers = 4;
+	while ((ch = getopt_long(argc, argv, "c:H:hl:r:w:x:", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c': opt.conf = optarg; break;
+		case 'H': opt.handler = optarg; break;
+		case 'l': opt.listen = optarg; break;
+		case 'r': root = optarg; break;
+		case 'x': opt.handler_bin = optarg; break;
+		case 'P': opt.public = 1; break;
+		case 'w':
+			if (parse_uint(optarg, 1, 64, &w) == -1)
+				usage();
+			opt.workers = (unsigned)w;
+			break;
+		default: usage();
+		}
+	}
+	if (optind != argc || (opt.conf == NULL) == (opt.handler == NULL))
+		usage();
+	log_init("formdrop-devserver", 1);
+	if (realpath(root, opt.root) == NULL)
+		fatal("document root %s", root);
+	if (parse_listen(opt.listen, &ss, &sslen) == -1)
+		fatalx_code(EX_USAGE, "-l wants ADDR:PORT (127.0.0.1:8080, "
+		    "[::1]:8080), not %s", opt.listen);
+	if (!is_loopback(&ss) && !opt.public)
+		fatalx_code(EX_USAGE, "%s is not a loopback address: this is "
+		    "a development server; add --public if you really mean "
+		    "it", opt.listen);
+
+	if (opt.handler == NULL) {
+		if (opt.handler_bin == NULL)
+			opt.handler_bin = default_handler_bin(argv[0]);
+		if (mkdtemp(tmpdir) == NULL)
+			fatal("mkdtemp");
+		snprintf(handler_sock, sizeof(handler_sock), "%s/fcgi.sock",
+		    tmpdir);
+		snprintf(handler_addr, sizeof(handler_addr), "unix:%s",
+		    handler_sock);
+		opt.handler = handler_addr;
+		handler_start();
+	}
+	relay_init(opt.handler);
+	handler_wait_ready();
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
+	    on_request, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+	    MHD_OPTION_END);
+	if (d == NULL)
+		fatalx("cannot listen on %s", opt.listen);
+	log_info("development server, not for production: serving %s on "
+	    "http://%s/ with the form handler at %s", opt.root, opt.listen,
+	    opt.handler);
+	log_info("ready: open http://%s/", opt.listen);
+
+	while (!stopping) {
+		sleep(1);
+		if (handler_pid > 0 &&
+		    waitpid(handler_pid, &status, WNOHANG) == handler_pid) {
+			log_warnx("the form handler stopped; restarting it");
+			handler_start();
+			handler_wait_ready();
+		}
+	}
+	log_info("stopping");
+	MHD_stop_daemon(d);
+	if (handler_pid > 0) {
+		kill(handler_pid, SIGTERM);
+		waitpid(handler_pid, &status, 0);
+		rmdir(tmpdir);
+	}
+	return 0;
+}

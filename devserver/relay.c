@@ -1,0 +1,115 @@
+/*
+ * The handler connection pool and the CGI response parser of
+ * formdrop-devserver.  The pool is shared by the connection threads.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "relay.h"
+#include "util.h"
+
+#define POOL_MAX	8
+#define HANDLER_TIMEOUT	60	/* seconds for the handler to answer */
+#define CGI_HEADER_MAX	4096
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static int pool[POOL_MAX];
+static size_t pool_n;
+static const char *handler;
+
+void
+relay_init(const char *handler_addr)
+{
+	handler = handler_addr;
+}
+
+int
+relay_get(struct fcgi_conn *c)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n > 0)
+		fd = pool[--pool_n];
+	pthread_mutex_unlock(&pool_lock);
+	if (fd == -1)
+		return fcgi_connect(c, handler, HANDLER_TIMEOUT);
+	buf_init(&c->params, 64 * 1024);
+	c->fd = fd;
+	return 0;
+}
+
+void
+relay_put(struct fcgi_conn *c, int keep)
+{
+	int fd = c->fd;
+
+	c->fd = -1;
+	buf_free(&c->params);
+	if (fd == -1)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	if (keep && pool_n < POOL_MAX) {
+		pool[pool_n++] = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (fd != -1)
+		close(fd);
+}
+
+int
+cgi_response_parse(const char *data, size_t len, int *status,
+    cgi_header_fn fn, void *arg, size_t *body_off)
+{
+	char line[CGI_HEADER_MAX], *colon, *v;
+	const char *p = data, *end = data + len, *nl;
+	size_t n;
+	int has_location = 0, has_status = 0;
+	unsigned long long code;
+
+	*status = 200;
+	for (;;) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return -1;	/* no end of headers */
+		n = (size_t)(nl - p);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n == 0) {
+			*body_off = (size_t)(nl + 1 - data);
+			break;
+		}
+		if (n >= sizeof(line) || memchr(p, '\0', n) != NULL)
+			return -1;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if ((colon = strchr(line, ':')) == NULL || colon == line)
+			return -1;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (strcasecmp(line, "Status") == 0) {
+			char num[4];
+
+			if (strlen(v) < 3)
+				return -1;
+			memcpy(num, v, 3);
+			num[3] = '\0';
+			if (parse_uint(num, 100, 599, &code) == -1)
+				return -1;
+			*status = (int)code;
+			has_status = 1;
+		} else {
+			if (strcasecmp(line, "Location") == 0)
+				has_location = 1;
+			fn(arg, line, v);
+		}
+		p = nl + 1;
+	}
+	if (has_location && !has_status)
+		*status = 302;
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * The /submit/ relay of formdrop-devserver: one HTTP request becomes one
+ * FastCGI request to the handler, exactly as nginx would send it, and the
+ * handler's CGI answer becomes the HTTP response.
+ */
+#ifndef FORMDROP_RELAY_H
+#define FORMDROP_RELAY_H
+
+#include <stddef.h>
+
+#include "fcgi_client.h"
+
+/* One header line of a CGI response. */
+typedef void (*cgi_header_fn)(void *arg, const char *name,
+    const char *value);
+
+/*
+ * Parse the CGI response in data[0..len): the status (from "Status:",
+ * else 302 with a Location, else 200), each other header through fn, and
+ * the offset where the body starts.  0, or -1 when malformed.
+ */
+int	cgi_response_parse(const char *data, size_t len, int *status,
+	    cgi_header_fn fn, void *arg, size_t *body_off);
+
+/* Where the handler listens, and the idle connections to it. */
+void	relay_init(const char *handler_addr);
+/* A connection to the handler, reused when one is idle; 0 or -1. */
+int	relay_get(struct fcgi_conn *);
+/* Give a connection back for reuse (keep = 0: close it). */
+void	relay_put(struct fcgi_conn *, int keep);
+
+#endif
