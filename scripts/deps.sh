@@ -4,8 +4,12 @@
 # line and fail.  Used by `make run` and `make check`.
 set -eu
 
+# Build: compiler, libfcgi (FastCGI devkit), OpenSSL, inih, libcrypt,
+# libmicrohttpd.  Tests: cmocka, cgi-fcgi, nginx, curl, pytest, real
+# POP3 clients (mpop, fetchmail), Dovecot, gpgsm, sslscan, Chromium.
 PACKAGES="gcc make pkg-config libc6-dev libfcgi-dev libfcgi-bin libssl-dev
-openssl libinih-dev libcmocka-dev nginx curl python3 python3-pytest"
+openssl libinih-dev libcrypt-dev libmicrohttpd-dev libcmocka-dev nginx curl
+python3 python3-pytest mpop fetchmail dovecot-pop3d gpgsm sslscan chromium"
 
 missing=""
 for p in $PACKAGES; do
@@ -14,6 +18,10 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
+# Node.js and npm (for the browser test's playwright-core) may come from
+# elsewhere than Debian (NodeSource ships npm inside nodejs).
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
