@@ -123,11 +123,18 @@ fuzz:
 	done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)$(SYSCONFDIR)/formdrop/forms
 	install -m 755 cgi/formdrop.fcgi $(DESTDIR)$(PREFIX)/bin/formdrop.fcgi
-	install -m 644 man/formdrop.fcgi.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 755 pop3d/formdrop-pop3d $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 devserver/formdrop-devserver $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/formdrop.fcgi.8 man/formdrop-pop3d.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 man/formdrop-devserver.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/formdrop.conf.5 man/formdrop.form.5 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 templates/*.form templates/*.txt templates/error.html \
@@ -139,10 +146,11 @@ install: all
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --std=c11 -iquote lib -iquote cgi -iquote pop3d -iquote devserver lib cgi
-	mandoc -Tlint -Wwarning man/*.[58] 2>/dev/null || true
+	mandoc -Tlint -Wwarning man/*.[158] 2>/dev/null || true
 
 clean:
-	rm -rf build cgi/formdrop.fcgi
+	rm -rf build cgi/formdrop.fcgi pop3d/formdrop-pop3d \
+	    devserver/formdrop-devserver
 	find spool -mindepth 1 ! -name .gitignore -exec rm -rf {} + 2>/dev/null || true
 
 -include $(shell find build -name '*.d' 2>/dev/null)
