@@ -21,6 +21,7 @@ struct conf_loader {
 	struct conf	*conf;
 	struct diag	*diag;
 	int		 forms_line;
+	int		 skip;		/* keys of a refused section */
 };
 
 static int
@@ -171,32 +172,37 @@ smime_key(struct conf_loader *l, struct mailbox *mb, const char *name,
 	return 0;
 }
 
+/* A "[mailbox NAME]" line. */
+static int
+mailbox_section(struct conf_loader *l, const char *box, int line)
+{
+	struct conf *c = l->conf;
+	struct mailbox *mb;
+
+	if (conf_mailbox(c, box) != NULL) {
+		diag_error(l->diag, c->path, line, "[mailbox %s] defined twice",
+		    box);
+		return -1;
+	}
+	if (box[0] == '\0' || strlen(box) > FORM_NAME_MAX) {
+		diag_error(l->diag, c->path, line, "bad mailbox name");
+		return -1;
+	}
+	c->boxes = xreallocarray(c->boxes, c->nboxes + 1, sizeof(*c->boxes));
+	mb = &c->boxes[c->nboxes++];
+	memset(mb, 0, sizeof(*mb));
+	snprintf(mb->name, sizeof(mb->name), "%s", box);
+	mb->line = line;
+	mb->smime_paths.warn_days = 30;
+	return 0;
+}
+
 static int
 mailbox_key(struct conf_loader *l, const char *box, const char *name,
     const char *value, int line)
 {
 	struct conf *c = l->conf;
-	struct mailbox *mb;
-
-	if (c->nboxes == 0 || strcmp(c->boxes[c->nboxes - 1].name, box) != 0) {
-		if (conf_mailbox(c, box) != NULL) {
-			diag_error(l->diag, c->path, line,
-			    "[mailbox %s] defined twice", box);
-			return -1;
-		}
-		if (box[0] == '\0' || strlen(box) > FORM_NAME_MAX) {
-			diag_error(l->diag, c->path, line, "bad mailbox name");
-			return -1;
-		}
-		c->boxes = xreallocarray(c->boxes, c->nboxes + 1,
-		    sizeof(*c->boxes));
-		mb = &c->boxes[c->nboxes++];
-		memset(mb, 0, sizeof(*mb));
-		snprintf(mb->name, sizeof(mb->name), "%s", box);
-		mb->line = line;
-		mb->smime_paths.warn_days = 30;
-	}
-	mb = &c->boxes[c->nboxes - 1];
+	struct mailbox *mb = &c->boxes[c->nboxes - 1];
 	if (strcmp(name, "maildir") == 0)
 		return set_path(l, line, &mb->maildir, value);
 	if (strcmp(name, "from") == 0 || strcmp(name, "to") == 0) {
@@ -316,6 +322,32 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 	return -1;
 }
 
+/* A "[section]" line; keys of a refused section are skipped. */
+static int
+conf_section(struct conf_loader *l, const char *section, int line)
+{
+	struct conf *c = l->conf;
+
+	l->skip = 1;
+	if (strcmp(section, "formdrop") == 0 ||
+	    strcmp(section, "limits") == 0)
+		l->skip = 0;
+	else if (strcmp(section, "pop3") == 0) {
+		if (c->pop3.line == 0)
+			c->pop3.line = line;
+		l->skip = 0;
+	} else if (strncmp(section, "mailbox ", 8) == 0) {
+		if (mailbox_section(l, section + 8, line) == -1)
+			return -1;
+		l->skip = 0;
+	} else {
+		diag_error(l->diag, c->path, line, "unknown section [%s] "
+		    "(formdrop, limits, mailbox NAME, pop3)", section);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 conf_key(void *ctx, const char *section, const char *name, const char *value,
     int line)
@@ -324,17 +356,31 @@ conf_key(void *ctx, const char *section, const char *name, const char *value,
 	struct conf *c = l->conf;
 	unsigned long long v;
 
+	if (name == NULL)
+		return conf_section(l, section, line);
+	if (l->skip)
+		return 0;
+	if (section[0] == '\0') {
+		diag_error(l->diag, c->path, line, "\"%s\" before any "
+		    "[section]", name);
+		return -1;
+	}
+
 	if (strcmp(section, "formdrop") == 0) {
 		if (strcmp(name, "forms") == 0) {
 			l->forms_line = line;
 			return set_path(l, line, &c->forms_dir, value);
 		}
 		if (strcmp(name, "hostname") == 0) {
-			if (value[0] == '\0' || !is_address(value) ||
-			    strpbrk(value, " <>@[]\"") != NULL ||
-			    strlen(value) > 128) {
-				diag_error(l->diag, c->path, line,
-				    "bad hostname");
+			/* It ends up in file names: keep it a plain DNS
+			 * name, so that a Maildir name stays short. */
+			if (value[0] == '\0' || strlen(value) > 64 ||
+			    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+			    strlen(value)) {
+				diag_error(l->diag, c->path, line, "hostname "
+				    "must be a DNS name of at most 64 letters, "
+				    "digits, dots and hyphens");
 				return -1;
 			}
 			snprintf(c->hostname, sizeof(c->hostname), "%s", value);
@@ -355,16 +401,9 @@ conf_key(void *ctx, const char *section, const char *name, const char *value,
 	}
 	if (strcmp(section, "limits") == 0)
 		return limit_key(l, name, value, line);
-	if (strcmp(section, "pop3") == 0) {
-		if (c->pop3.line == 0)
-			c->pop3.line = line;
+	if (strcmp(section, "pop3") == 0)
 		return pop3_key(l, name, value, line);
-	}
-	if (strncmp(section, "mailbox ", 8) == 0)
-		return mailbox_key(l, section + 8, name, value, line);
-	diag_error(l->diag, c->path, line, "unknown section [%s] (formdrop, "
-	    "limits, mailbox NAME, pop3)", section);
-	return -1;
+	return mailbox_key(l, section + 8, name, value, line);
 }
 
 static int
@@ -576,7 +615,7 @@ int
 conf_load(const char *path, enum conf_mode mode, struct conf *c,
     struct diag *d)
 {
-	struct conf_loader l = { c, d, 0 };
+	struct conf_loader l = { c, d, 0, 0 };
 	const char *slash;
 	char *dir;
 	size_t before = d->errors;

@@ -11,6 +11,7 @@
 #define QP_LINE_MAX	76
 #define B64_LINE_BYTES	57		/* 57 bytes -> 76 characters */
 #define HEADER_LINE_MAX	78
+#define HEADER_WORD_LINE	76	/* RFC 2047: lines with encoded-words */
 #define PARAM_CHUNK_MAX	40		/* raw bytes per RFC 2231 section */
 
 static const char hex[] = "0123456789ABCDEF";
@@ -42,14 +43,15 @@ encode_qp(struct buf *b, const char *s, size_t len)
 		}
 		literal = (c >= 33 && c <= 126 && c != '=') ||
 		    ((c == ' ' || c == '\t') && !at_eol);
-		if (col == 0 && (c == '.' ||
-		    (c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
-			literal = 0;
 		if (col + (literal ? 1 : 3) > QP_LINE_MAX - 1) {
 			if (buf_puts(b, "=\n") == -1)
 				return -1;
 			col = 0;
 		}
+		/* Checked after any soft break: it may start a line too. */
+		if (col == 0 && (c == '.' ||
+		    (c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
+			literal = 0;
 		if (literal) {
 			if (buf_putc(b, (char)c) == -1)
 				return -1;
@@ -163,12 +165,21 @@ encode_header_text(struct buf *b, const char *name, const char *text)
 			return -1;
 		return buf_putc(b, '\n');
 	}
-	/* Encoded-words of at most 75 characters, whole characters each. */
+	/*
+	 * Encoded-words of whole characters, each line at most 76 long
+	 * (RFC 2047 2): " =?UTF-8?B?" and "?=" take 13, and the first line
+	 * also holds "Name:".
+	 */
 	for (i = 0; i < clen; i += n) {
+		size_t room = HEADER_WORD_LINE - 13 - (i == 0 ? col : 0);
+		size_t bytes = room / 4 * 3;
+
+		if (bytes < 4)
+			bytes = 4;	/* one character, however long the name */
 		n = 0;
 		while (i + n < clen) {
 			l = utf8_len((unsigned char)clean[i + n]);
-			if (n + l > 45)
+			if (n + l > bytes && n > 0)
 				break;
 			n += l;
 		}

@@ -38,6 +38,7 @@ struct loader {
 	char		*body_file;
 	int		 body_line, subject_line;
 	int		 seen_form;
+	int		 skip;		/* keys of a refused section */
 };
 
 const char *
@@ -159,7 +160,6 @@ form_key(struct loader *l, const char *name, const char *value, int line)
 {
 	struct formdef *def = l->def;
 
-	l->seen_form = 1;
 	if (strcmp(name, "mailbox") == 0)
 		return set_string(l, line, name, &def->mailbox, value);
 	if (strcmp(name, "subject") == 0) {
@@ -327,17 +327,22 @@ field_key(struct loader *l, struct fielddef *f, const char *name,
 	return -1;
 }
 
+/* A "[section]" line: [form] or [field NAME]. */
 static int
-loader_key(void *ctx, const char *section, const char *name,
-    const char *value, int line)
+loader_section(struct loader *l, const char *section, int line)
 {
-	struct loader *l = ctx;
 	struct formdef *def = l->def;
 	struct fielddef *f;
 	const char *fname;
 
-	if (strcmp(section, "form") == 0)
-		return form_key(l, name, value, line);
+	l->skip = 1;	/* until the section proves good */
+	if (strcmp(section, "form") == 0) {
+		/* [form] may be reopened, as in any INI file; each key can
+		 * still be set only once. */
+		l->seen_form = 1;
+		l->skip = 0;
+		return 0;
+	}
 	if (strncmp(section, "field ", 6) != 0) {
 		diag_error(l->diag, l->path, line, "unknown section [%s] "
 		    "(expected [form] or [field NAME])", section);
@@ -349,27 +354,45 @@ loader_key(void *ctx, const char *section, const char *name,
 		    "(letters, digits, _ and -)", fname);
 		return -1;
 	}
-	if (def->nfields == 0 ||
-	    strcmp(def->fields[def->nfields - 1].name, fname) != 0) {
-		if (formdef_field(def, fname) != NULL) {
-			diag_error(l->diag, l->path, line,
-			    "[field %s] defined twice", fname);
-			return -1;
-		}
-		if (def->nfields == FORM_FIELDS_MAX) {
-			diag_error(l->diag, l->path, line, "more than %d "
-			    "fields", FORM_FIELDS_MAX);
-			return -1;
-		}
-		def->fields = xreallocarray(def->fields, def->nfields + 1,
-		    sizeof(*def->fields));
-		f = &def->fields[def->nfields++];
-		memset(f, 0, sizeof(*f));
-		snprintf(f->name, sizeof(f->name), "%s", fname);
-		f->repeat = 1;
+	if (formdef_field(def, fname) != NULL) {
+		diag_error(l->diag, l->path, line, "[field %s] defined twice",
+		    fname);
+		return -1;
 	}
-	f = &def->fields[def->nfields - 1];
-	return field_key(l, f, name, value, line);
+	if (def->nfields == FORM_FIELDS_MAX) {
+		diag_error(l->diag, l->path, line, "more than %d fields",
+		    FORM_FIELDS_MAX);
+		return -1;
+	}
+	def->fields = xreallocarray(def->fields, def->nfields + 1,
+	    sizeof(*def->fields));
+	f = &def->fields[def->nfields++];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", fname);
+	f->repeat = 1;
+	l->skip = 0;
+	return 0;
+}
+
+static int
+loader_key(void *ctx, const char *section, const char *name,
+    const char *value, int line)
+{
+	struct loader *l = ctx;
+
+	if (name == NULL)
+		return loader_section(l, section, line);
+	if (l->skip)
+		return 0;	/* the section's own error says it all */
+	if (section[0] == '\0') {
+		diag_error(l->diag, l->path, line, "\"%s\" before any "
+		    "[section]", name);
+		return -1;
+	}
+	if (strcmp(section, "form") == 0)
+		return form_key(l, name, value, line);
+	return field_key(l, &l->def->fields[l->def->nfields - 1], name, value,
+	    line);
 }
 
 /* Names a template of this form may use: its fields and the built-ins. */

@@ -20,6 +20,29 @@ struct inifile {
 	struct diag	*diag;
 };
 
+/* If line is "[name]" (inih's syntax), announce the section. */
+static void
+section_header(struct inifile *f, const char *line)
+{
+	char name[INI_MAX_LINE];
+	const char *p = line, *end;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	if (*p != '[' || (end = strchr(p, ']')) == NULL)
+		return;
+	for (p++; p < end && (*p == ' ' || *p == '\t'); p++)
+		;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	n = (size_t)(end - p);
+	memcpy(name, p, n);
+	name[n] = '\0';
+	if (f->fn(f->ctx, name, NULL, NULL, f->line) == -1)
+		f->failed = 1;
+}
+
 /* Read one line like fgets, flagging lines too long for inih. */
 static char *
 inifile_reader(char *str, int num, void *stream)
@@ -52,6 +75,8 @@ inifile_reader(char *str, int num, void *stream)
 		str[n++] = '\n';
 	str[n] = '\0';
 	f->line++;
+	if (too_long == 0)
+		section_header(f, str);
 	if (too_long == 1) {
 		diag_error(f->diag, f->name, f->line,
 		    "line longer than %d characters", num - 2);

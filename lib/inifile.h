@@ -9,7 +9,10 @@
 #include "diag.h"
 
 /*
- * Called for each "name = value"; returns 0, or -1 after it reported the
+ * Called for each "[section]" line with name and value NULL (Debian's
+ * inih is built without INI_CALL_HANDLER_ON_NEW_SECTION, so inifile
+ * finds the headers itself: an empty or repeated section is seen too),
+ * then for each "name = value".  Returns 0, or -1 after it reported the
  * problem itself with diag_error (parsing goes on, to report them all).
  */
 typedef int (*inifile_handler)(void *ctx, const char *section,

@@ -8,6 +8,7 @@
 #define FORMDROP_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 void	log_init(const char *progname, int to_stderr);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

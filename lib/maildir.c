@@ -47,12 +47,14 @@ int
 maildir_name(char *out, size_t outsz, const char *hostname, size_t size,
     size_t lf)
 {
-	char host[128], rnd[17];
+	char host[4 * 128 + 1], rnd[17];
 	struct timeval tv;
 	int n;
 
 	gettimeofday(&tv, NULL);
-	if (host_escape(host, sizeof(host), hostname) == -1 ||
+	/* A longer host would push the name towards NAME_MAX (255). */
+	if (strlen(hostname) > 128 ||
+	    host_escape(host, sizeof(host), hostname) == -1 ||
 	    random_hex(rnd, 8) == -1)
 		return -1;
 	n = snprintf(out, outsz, "%lld.M%ldP%ldQ%luR%s.%s,S=%zu,W=%zu",

@@ -212,12 +212,22 @@ protected_headers(const struct submission *s, const char *subject,
 	int r = -1;
 
 	submission_vars(s, &vars);
-	buf_init(&rendered, SUBJECT_MAX * 4);
+	buf_init(&rendered, RENDER_MAX);
 	if (subject == NULL) {
 		if (template_render(s->def->subject, strlen(s->def->subject),
 		    &vars, TPL_TEXT, &rendered) == -1)
 			goto out;
 		subject = rendered.data != NULL ? rendered.data : "";
+		/* A long value makes a long subject: cut it, whole
+		 * characters only; the full text is in the body. */
+		if (rendered.len > SUBJECT_MAX) {
+			size_t cut = SUBJECT_MAX;
+
+			while (cut > 0 &&
+			    ((unsigned char)rendered.data[cut] & 0xc0) == 0x80)
+				cut--;
+			rendered.data[cut] = '\0';
+		}
 	}
 	if (rfc5322_date(s->received, date, sizeof(date)) == -1 ||
 	    buf_printf(out, "Date: %s\nFrom: %s\nTo: %s\n", date, s->from,

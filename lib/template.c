@@ -215,7 +215,9 @@ render(struct ctx *c, const char *p, const char *end)
 				break;
 		if (r == -1)
 			return -1;
-		if (r == 0 || e.kind != TAG_END)
+		if (r == 1 && e.kind == TAG_ROWS)
+			return fail(c, e.start, "{{#rows}} sections do not nest");
+		if (r == 0)
 			return fail(c, t.start, "{{#rows}} without {{/rows}}");
 		for (rows = 0, i = 0; i < t.nnames; i++) {
 			n = c->vars->count(c->vars->arg, t.names[i]);
