@@ -370,21 +370,25 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 	struct buf subject;
 	int r;
 
-	if (mb->smime_broken || (mb->smime_configured &&
-	    !smime_is_current(sm))) {
-		*why = "mailbox certificates unusable (expired or invalid)";
-		return -1;
-	}
-	if (policy == ENCRYPT_REQUIRED && !smime_encrypts(sm)) {
+	const struct smime_paths *paths = &mb->smime_paths;
+	int would_sign = paths->sign_cert != NULL;
+	int would_encrypt = policy != ENCRYPT_OFF &&
+	    (paths->nrecipients > 0 || paths->escrow != NULL);
+
+	if (policy == ENCRYPT_REQUIRED && !would_encrypt) {
 		*why = "encryption required but the mailbox has no recipients";
 		return -1;
 	}
-	if (!mb->smime_configured ||
-	    (policy == ENCRYPT_OFF && sm->signer == NULL)) {
+	if (!would_sign && !would_encrypt) {
 		*why = "cannot compose the message";
 		return mime_compose(sub, msg);
 	}
-	if (policy == ENCRYPT_OFF) {
+	/* Due to sign or encrypt: never without usable certificates. */
+	if (mb->smime_broken || !smime_is_current(sm)) {
+		*why = "mailbox certificates unusable (expired or invalid)";
+		return -1;
+	}
+	if (!would_encrypt) {
 		/* Signed only: a copy of sm without recipients. */
 		struct smime signonly = *sm;
 

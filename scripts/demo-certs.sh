@@ -78,8 +78,11 @@ fi
 if [ ! -f merchant.p12 ]; then
 	[ -f merchant.p12.password ] ||
 	    openssl rand -hex 8 > merchant.p12.password
+	# The older PBE-SHA1-3DES encoding: gpgsm 2.2 and older Outlook
+	# versions cannot read OpenSSL 3's default PBES2/AES.
 	openssl pkcs12 -export -inkey merchant.key -in merchant.crt \
 	    -certfile ca.crt -name "Demo merchant" \
+	    -certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES -macalg sha1 \
 	    -passout "file:merchant.p12.password" -out merchant.p12
 fi
 chmod 644 ca.crt merchant.crt staff.crt escrow.crt gateway.crt \

@@ -116,8 +116,11 @@ def make_maildir(path):
 
 
 def write_config(root, forms=None, limits=None, mailboxes=None,
-                 hostname=HOSTNAME, extra_formdrop="", extra=""):
-    """Write root/formdrop.conf; returns (path, {mailbox: maildir path})."""
+                 hostname=HOSTNAME, extra_formdrop="", extra="",
+                 mailbox_extra=None):
+    """Write root/formdrop.conf; returns (path, {mailbox: maildir path}).
+    mailbox_extra: {mailbox: "key = value" lines (str or list)} appended
+    to that [mailbox] section after its maildir/from/to."""
     root = Path(root)
     forms = TEMPLATES if forms is None else forms
     lim = dict(LIMITS)
@@ -140,6 +143,9 @@ def write_config(root, forms=None, limits=None, mailboxes=None,
                  f"maildir = {path}",
                  f"from = {FROM[0]} <{FROM[1]}>",
                  f"to = {disp} <{addr}>"]
+        more = (mailbox_extra or {}).get(name)
+        if more:
+            text += [more] if isinstance(more, str) else list(more)
     if extra:
         text += ["", extra]
     conf = root / "formdrop.conf"
