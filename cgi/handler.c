@@ -23,7 +23,11 @@
 #include "maildir.h"
 #include "mime.h"
 #include "multipart.h"
+#include "once.h"
+#include "ratelimit.h"
+#include "screen.h"
 #include "smime.h"
+#include "token.h"
 #include "template.h"
 #include "urlencoded.h"
 #include "util.h"
@@ -44,6 +48,7 @@ struct job {
 	size_t			 body_len;
 	struct timespec		 start;
 	struct validation	 val;
+	char			 once_dir[4096];
 };
 
 static const char *
@@ -58,6 +63,7 @@ status_text(int status)
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
@@ -226,6 +232,17 @@ respond_success(struct job *j, const char *id, const char *file)
 		    thanks, strchr(thanks, '?') != NULL ? '&' : '?', id);
 	}
 	log_outcome(j, id, file);
+}
+
+/* 1 for GET /token/<form> (SCRIPT_NAME /token, or the URI says so). */
+static int
+is_token_request(const struct request *req)
+{
+	const char *u = req->request_uri;
+
+	return (req->script_name != NULL &&
+	    strcmp(req->script_name, "/token") == 0) ||
+	    (u != NULL && strncmp(u, "/token/", 7) == 0);
 }
 
 /* The form name from PATH_INFO ("/contact"), else from the URI's end. */
@@ -408,20 +425,95 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 	return r;
 }
 
-/* Parse, validate, compose and deliver a body; answers every outcome. */
+#define ONCE_WAIT_MS	10000	/* for a twin request to finish */
+#define ONCE_CLEAN_EVERY 256	/* requests between record clean-ups */
+
+static const char msg_busy[] = "Your submission could not be stored right "
+    "now and was not received. Please try again in a few minutes.";
+
+/*
+ * Compose and deliver into the inbox, or into .Junk when spam is set.
+ * 0 with the delivered file in where, or -1 after answering the error.
+ */
+static int
+deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
+    char *where, size_t wheresz)
+{
+	char name[MAILDIR_NAME_MAX], box[4096], why[4096 + MAILDIR_NAME_MAX];
+	const char *why_compose = NULL;
+	struct buf msg;
+	int r = -1;
+
+	/* Base64 grows files by 4/3, quoted-printable text up to 3x. */
+	buf_init(&msg, 4 * j->conf->limits.body_max + 3 * RENDER_MAX + 65536);
+	if (sub->spam != NULL &&
+	    maildir_folder(mb->maildir, ".Junk", box, sizeof(box)) == -1) {
+		snprintf(why, sizeof(why), "cannot make %s/.Junk: %s",
+		    mb->maildir, strerror(errno));
+		respond_error(j, 503, msg_busy, why);
+	} else if (handler_compose(mb, sub, &msg, &why_compose) == -1) {
+		respond_error(j, 503, msg_busy, why_compose);
+	} else if (maildir_deliver(sub->spam != NULL ? box : mb->maildir,
+	    &msg, j->conf->hostname, name, sizeof(name)) == -1) {
+		snprintf(why, sizeof(why), "delivery to %s failed: %s",
+		    sub->spam != NULL ? box : mb->maildir, strerror(errno));
+		respond_error(j, 503, msg_busy, why);
+	} else {
+		snprintf(where, wheresz, "%s/new/%s%s%s",
+		    sub->spam != NULL ? box : mb->maildir, name,
+		    sub->spam != NULL ? " spam=" : "",
+		    sub->spam != NULL ? sub->spam : "");
+		r = 0;
+	}
+	buf_free(&msg);
+	return r;
+}
+
+/* A token problem on a form that refuses them: ask to send again. */
+static void
+respond_retry(struct job *j, enum token_status st)
+{
+	struct field_error *e;
+	char why[64];
+
+	snprintf(why, sizeof(why), "%s", token_status_str(st));
+	/* Named as a field, so a fetch() page knows to get a new token. */
+	if ((e = calloc(1, sizeof(*e))) != NULL) {
+		snprintf(e->field, sizeof(e->field), "%s", TOKEN_FIELD);
+		snprintf(e->label, sizeof(e->label), "This page");
+		snprintf(e->reason, sizeof(e->reason), "%s",
+		    st == TOKEN_TOO_YOUNG ? "was sent too quickly" :
+		    st == TOKEN_EXPIRED ? "has expired" :
+		    "must be reloaded before sending");
+		j->val.v = e;
+		j->val.n = 1;
+	}
+	respond_error(j, 422, st == TOKEN_TOO_YOUNG ?
+	    "The form was sent too quickly. Please check it and send it "
+	    "again." : st == TOKEN_EXPIRED ?
+	    "This page has expired. Please reload it and send the form "
+	    "again; what you typed is kept where your browser can." :
+	    "This form must be sent from its page. Please reload the page "
+	    "and send the form again.", why);
+}
+
+/* Parse, screen, validate, compose and deliver; answers every outcome. */
 static void
 process(struct job *j, struct form_data *data, const struct buf *body,
     const char *boundary)
 {
 	const struct mailbox *mb = conf_mailbox(j->conf, j->def->mailbox);
+	static unsigned served;
 	struct submission sub;
-	struct buf msg;
-	char name[MAILDIR_NAME_MAX], why[4096 + MAILDIR_NAME_MAX];
-	enum parse_status st;
+	struct screen sc;
+	char id[ONCE_ID_MAX + 1], where[8192], why[64], rate_path[4200];
 	const char *bytes = body->data != NULL ? body->data : "";
-	const char *why_compose = NULL;
-	size_t cap;
+	enum parse_status st;
+	enum once_status os = ONCE_NEW;
+	int wait;
 
+	snprintf(rate_path, sizeof(rate_path), "%s/ratelimit",
+	    j->conf->state_dir);
 	st = boundary != NULL ?
 	    multipart_parse(bytes, body->len, boundary, &j->conf->limits,
 	    data) :
@@ -431,11 +523,45 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 		    parse_status_message(st), parse_status_str(st));
 		return;
 	}
+	screen_submission(j->conf, j->def, data, j->req->idempotency_key, &sc);
+	/* A repeat of a delivered submission: the same answer, nothing new,
+	 * and no rate-limit token spent on a double click. */
+	if (sc.has_key && once_peek(j->once_dir, sc.key, id)) {
+		respond_success(j, id, "duplicate of an earlier submission");
+		return;
+	}
+	if (j->def->rate_burst > 0 && (wait = ratelimit_take(rate_path,
+	    j->def->name, j->client, j->def->rate_burst,
+	    j->def->rate_period)) > 0) {
+		respond_error(j, 429, "Too many submissions from your "
+		    "network. Please wait a little and send the form again.",
+		    "rate limit");
+		buf_reset(&j->resp->head);
+		buf_printf(&j->resp->head, "Retry-After: %d\r\n", wait);
+		return;
+	}
+	if (sc.refuse) {
+		respond_retry(j, sc.token);
+		return;
+	}
+	/* A validation error keeps the token: the person fixes and sends. */
 	if (form_validate(j->def, data, &j->val) != 0) {
 		snprintf(why, sizeof(why), "%zu invalid field(s)", j->val.n);
 		respond_error(j, 422, j->val.n == 1 ?
 		    "Please correct the field marked below." :
 		    "Please correct the fields marked below.", why);
+		return;
+	}
+	if (sc.has_key && (os = once_begin(j->once_dir, sc.key, ONCE_WAIT_MS,
+	    id)) == ONCE_DONE) {
+		/* The same submission again: the same answer, no message. */
+		respond_success(j, id, "duplicate of an earlier submission");
+		return;
+	}
+	if (os == ONCE_BUSY || os == ONCE_ERROR) {
+		respond_error(j, 503, msg_busy, os == ONCE_BUSY ?
+		    "a twin request is still being delivered" :
+		    "idempotency records unusable");
 		return;
 	}
 	memset(&sub, 0, sizeof(sub));
@@ -446,28 +572,48 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 	sub.hostname = j->conf->hostname;
 	sub.from = mb->from;
 	sub.to = mb->to;
-	/* Base64 grows files by 4/3, quoted-printable text up to 3x. */
-	cap = 4 * j->conf->limits.body_max + 3 * RENDER_MAX + 65536;
-	buf_init(&msg, cap);
+	sub.spam = sc.spam;
 	if (submission_make_id(&sub) == -1) {
-		respond_error(j, 503, "The server is busy. Please try again in "
-		    "a few minutes.", "no randomness for the id");
-	} else if (handler_compose(mb, &sub, &msg, &why_compose) == -1) {
-		respond_error(j, 503, "Your submission could not be stored "
-		    "right now and was not received. Please try again in a few "
-		    "minutes.", why_compose);
-	} else if (maildir_deliver(mb->maildir, &msg, j->conf->hostname, name,
-	    sizeof(name)) == -1) {
-		snprintf(why, sizeof(why), "delivery to %s failed: %s",
-		    mb->maildir, strerror(errno));
-		respond_error(j, 503, "Your submission could not be stored "
-		    "right now and was not received. Please try again in a few "
-		    "minutes.", why);
-	} else {
-		snprintf(why, sizeof(why), "%s/new/%s", mb->maildir, name);
-		respond_success(j, sub.id, why);
+		respond_error(j, 503, msg_busy, "no randomness for the id");
+	} else if (deliver(j, mb, &sub, where, sizeof(where)) == 0) {
+		if (sc.has_key && once_finish(j->once_dir, sc.key, sub.id) == -1)
+			log_warn("%s: cannot record idempotency key", sub.id);
+		sc.has_key = 0;
+		/* Spam gets the same answer: a bot learns nothing. */
+		respond_success(j, sub.id, where);
 	}
-	buf_free(&msg);
+	if (sc.has_key)
+		once_abort(j->once_dir, sc.key);
+	if (++served % ONCE_CLEAN_EVERY == 0)
+		once_clean(j->once_dir, ONCE_RECORD_MAX_AGE);
+}
+
+/* GET /token/<form>: a fresh token for a page that posts with fetch(). */
+static void
+serve_token(struct job *j)
+{
+	struct response *r = j->resp;
+	char tok[TOKEN_MAX];
+
+	if (j->req->method == NULL || (strcmp(j->req->method, "GET") != 0 &&
+	    strcmp(j->req->method, "HEAD") != 0)) {
+		respond_error(j, 405, "Tokens are fetched with GET.",
+		    "method not allowed");
+		buf_reset(&r->head);
+		buf_puts(&r->head, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (token_make(&j->conf->token_keys, j->def->name, time(NULL), tok,
+	    sizeof(tok)) == -1) {
+		respond_error(j, 503, msg_busy, "cannot make a token");
+		return;
+	}
+	r->status = 200;
+	r->content_type = "application/json";
+	buf_printf(&r->body, "{\"form\":\"%s\",\"token\":\"%s\","
+	    "\"field\":\"" TOKEN_FIELD "\",\"min_age\":%u,\"max_age\":%u}\n",
+	    j->def->name, tok, j->def->token_min_age, j->def->token_max_age);
+	log_outcome(j, NULL, "token issued");
 }
 
 void
@@ -497,11 +643,17 @@ handler_serve(const struct conf *conf, const struct request *req,
 		    "unknown form");
 		goto out;
 	}
+	snprintf(j.once_dir, sizeof(j.once_dir), "%s/once", conf->state_dir);
+	if (is_token_request(req)) {
+		serve_token(&j);
+		goto out;
+	}
 	if (req->method == NULL || strcmp(req->method, "POST") != 0) {
 		respond_error(&j, 405, "Forms are sent with POST.",
 		    "method not allowed");
 		goto out;
 	}
+
 	p = req->content_type != NULL ? req->content_type : "";
 	tok = p;
 	if (header_value_token(&tok, ctype, sizeof(ctype)) == -1 ||

@@ -21,6 +21,8 @@ struct request {
 	const char	*content_type;
 	const char	*content_length;
 	const char	*accept;	/* HTTP_ACCEPT */
+	const char	*idempotency_key; /* HTTP_IDEMPOTENCY_KEY */
+	const char	*script_name;	/* SCRIPT_NAME: /submit or /token */
 	const char	*remote_addr;
 	/* Read up to len body bytes: count, 0 at the end, -1 on error. */
 	ssize_t		(*read)(void *arg, void *buf, size_t len);

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "selftest.h"
+#include "token.h"
 #include "util.h"
 
 #define LISTEN_BACKLOG	128
@@ -46,7 +47,8 @@ usage(void)
 	fprintf(stderr, "usage: formdrop.fcgi [-f] [-c file] "
 	    "[-s unix:path | -b host:port] [-w workers]\n"
 	    "       formdrop.fcgi [-c file] --check\n"
-	    "       formdrop.fcgi [-c file] --selftest mailbox [--key key]\n");
+	    "       formdrop.fcgi [-c file] --selftest mailbox [--key key]\n"
+	    "       formdrop.fcgi [-c file] --rotate-token-key\n");
 	exit(EX_USAGE);
 }
 
@@ -209,6 +211,8 @@ request_from_env(struct request *req, const char *(*get)(const char *,
 	req->content_type = get("CONTENT_TYPE", envarg);
 	req->content_length = get("CONTENT_LENGTH", envarg);
 	req->accept = get("HTTP_ACCEPT", envarg);
+	req->idempotency_key = get("HTTP_IDEMPOTENCY_KEY", envarg);
+	req->script_name = get("SCRIPT_NAME", envarg);
 	req->remote_addr = get("REMOTE_ADDR", envarg);
 }
 
@@ -377,11 +381,13 @@ main(int argc, char *argv[])
 		{ "check", no_argument, NULL, 'C' },
 		{ "selftest", required_argument, NULL, 'T' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "rotate-token-key", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *listen_spec = NULL;
 	const char *selftest = NULL, *selftest_key = NULL;
+	int rotate = 0;
 	unsigned long long workers = 0;
 	int ch, check = 0, foreground = 0, listen_fd = -1, is_cgi;
 	struct conf conf;
@@ -410,6 +416,9 @@ main(int argc, char *argv[])
 		case 'K':
 			selftest_key = optarg;
 			break;
+		case 'R':
+			rotate = 1;
+			break;
 		case 'T':
 			selftest = optarg;
 			break;
@@ -432,7 +441,7 @@ main(int argc, char *argv[])
 
 	if (selftest_key != NULL && selftest == NULL)
 		usage();
-	if (selftest != NULL)
+	if (selftest != NULL || rotate)
 		check = 1;	/* like --check: read, report, exit */
 	is_cgi = listen_spec == NULL && FCGX_IsCGI();
 	log_init("formdrop.fcgi", check || foreground || is_cgi);
@@ -449,6 +458,17 @@ main(int argc, char *argv[])
 	}
 	diag_print(&diag, stderr);
 	diag_free(&diag);
+	if (rotate) {
+		/* Tokens made under the old key stay valid: it is kept as
+		 * token.key.previous until the next rotation. */
+		if (token_keys_rotate(conf.state_dir) == -1)
+			fatal("rotate the token key in %s", conf.state_dir);
+		printf("%s/token.key: new key; the previous one still verifies "
+		    "tokens it made.  Reload the handler (SIGHUP) to use it.\n",
+		    conf.state_dir);
+		conf_free(&conf);
+		return 0;
+	}
 	if (selftest != NULL) {
 		ch = selftest_run(&conf, selftest, selftest_key);
 		conf_free(&conf);

@@ -110,6 +110,103 @@ page(struct MHD_Connection *conn, struct request *rq, int status,
 	return queue(conn, rq, status, resp);
 }
 
+/*
+ * Ask the handler for a token for form, over FastCGI as a browser's
+ * GET /token/<form> would.  0 with the token in out, or -1.
+ */
+static int
+fetch_token(const char *form, char *out, size_t outsz)
+{
+	struct fcgi_conn fc;
+	struct buf resp, err;
+	char uri[128];
+	const char *p, *q;
+	int r = -1;
+
+	snprintf(uri, sizeof(uri), "/token/%s", form);
+	if (relay_get(&fc) == -1)
+		return -1;
+	buf_init(&resp, 16 * 1024);
+	buf_init(&err, 16 * 1024);
+	if (fcgi_begin(&fc) == 0 &&
+	    fcgi_param(&fc, "GATEWAY_INTERFACE", "CGI/1.1") == 0 &&
+	    fcgi_param(&fc, "REQUEST_METHOD", "GET") == 0 &&
+	    fcgi_param(&fc, "SCRIPT_NAME", "/token") == 0 &&
+	    fcgi_param(&fc, "PATH_INFO", uri + 6) == 0 &&
+	    fcgi_param(&fc, "REQUEST_URI", uri) == 0 &&
+	    fcgi_param(&fc, "REMOTE_ADDR", "127.0.0.1") == 0 &&
+	    fcgi_end_params(&fc) == 0 && fcgi_stdin(&fc, NULL, 0) == 0 &&
+	    fcgi_read_response(&fc, &resp, &err) == 0 && resp.data != NULL &&
+	    (p = strstr(resp.data, "\"token\":\"")) != NULL &&
+	    (q = strchr(p + 9, '"')) != NULL && (size_t)(q - p - 9) < outsz) {
+		snprintf(out, outsz, "%.*s", (int)(q - p - 9), p + 9);
+		r = 0;
+	}
+	relay_put(&fc, r == 0);
+	buf_free(&resp);
+	buf_free(&err);
+	return r;
+}
+
+/*
+ * A page with a {{token}} placeholder gets a fresh token for the form
+ * its action="/submit/NAME" names, as the production site's page
+ * renderer would.  Returns 0 when path is not such a page (serve it as a
+ * file), else 1 with the response queued.
+ */
+static int
+render_token_page(struct MHD_Connection *conn, struct request *rq,
+    const char *path)
+{
+	char chunk[4096], form[65], tok[256];
+	const char *act, *ph;
+	struct MHD_Response *resp;
+	struct buf page, out;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	buf_init(&page, 512 * 1024);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&page, chunk, (size_t)n) == -1)
+			break;
+	close(fd);
+	if (n != 0 || page.data == NULL || strstr(page.data, "{{token}}") ==
+	    NULL || (act = strstr(page.data, "action=\"/submit/")) == NULL) {
+		buf_free(&page);
+		return 0;
+	}
+	act += strlen("action=\"/submit/");
+	len = strcspn(act, "\"");
+	if (len == 0 || len >= sizeof(form)) {
+		buf_free(&page);
+		return 0;
+	}
+	snprintf(form, sizeof(form), "%.*s", (int)len, act);
+	if (fetch_token(form, tok, sizeof(tok)) == -1)
+		tok[0] = '\0';		/* form.js fetches one itself */
+	buf_init(&out, page.max + 4096);
+	for (act = page.data; (ph = strstr(act, "{{token}}")) != NULL;
+	    act = ph + 9) {
+		buf_append(&out, act, (size_t)(ph - act));
+		buf_puts(&out, tok);
+	}
+	buf_puts(&out, act);
+	resp = MHD_create_response_from_buffer(out.len, out.data,
+	    MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(resp, "Content-Type",
+	    "text/html; charset=utf-8");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	rq->bytes = out.len;
+	if (queue(conn, rq, 200, resp) != MHD_YES)
+		rq->status = 0;
+	buf_free(&page);
+	buf_free(&out);
+	return 1;
+}
+
 static enum MHD_Result
 serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
 {
@@ -144,6 +241,8 @@ serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
 	case STATIC_FILE:
 		break;
 	}
+	if (strstr(path, ".html") != NULL && render_token_page(conn, rq, path))
+		return rq->status != 0 ? MHD_YES : MHD_NO;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &st) == -1) {
 		if (fd != -1)
@@ -214,8 +313,16 @@ relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
 	fcgi_param(&rq->fc, "REQUEST_URI", url);
 	fcgi_param(&rq->fc, "DOCUMENT_URI", url);
 	fcgi_param(&rq->fc, "DOCUMENT_ROOT", opt.root);
-	fcgi_param(&rq->fc, "SCRIPT_NAME", "/submit");
-	fcgi_param(&rq->fc, "PATH_INFO", url + strlen("/submit"));
+	/* /submit/<form> or /token/<form>: SCRIPT_NAME and PATH_INFO as
+	 * nginx's "location ~ ^(/submit|/token)(/.*)$" would set them. */
+	{
+		size_t script = strncmp(url, "/token/", 7) == 0 ? 6 : 7;
+		char name[8];
+
+		snprintf(name, sizeof(name), "%.*s", (int)script, url);
+		fcgi_param(&rq->fc, "SCRIPT_NAME", name);
+		fcgi_param(&rq->fc, "PATH_INFO", url + script);
+	}
 	fcgi_param(&rq->fc, "QUERY_STRING", "");
 	fcgi_param(&rq->fc, "REMOTE_ADDR", addr);
 	fcgi_param(&rq->fc, "REMOTE_PORT", port);
@@ -314,7 +421,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(rq->path, sizeof(rq->path), "%s", url);
 		rq->fc.fd = -1;
 		*con_cls = rq;
-		rq->relay = strncmp(url, "/submit/", 8) == 0;
+		rq->relay = strncmp(url, "/submit/", 8) == 0 ||
+		    strncmp(url, "/token/", 7) == 0;
 		if (!rq->relay)
 			return MHD_YES;
 		if (relay_start(conn, rq, url) == -1)

@@ -43,6 +43,9 @@
 #define MAILDIR_TMP_MAX_AGE	(36 * 60 * 60)	/* maildir(5): stale tmp/ files */
 #define RETRY_AFTER_SECONDS	120
 
+/* Exactly once. */
+#define ONCE_RECORD_MAX_AGE	(31 * 86400)	/* > any token_max_age */
+
 /* POP3 (formdrop-pop3d). */
 #define POP3_LINE_MAX		255	/* RFC 2449: command line incl. CRLF */
 #define POP3_TIMEOUT_MIN	600	/* RFC 1939: autologout >= 10 min */

@@ -3,6 +3,8 @@
  * is reported with file, line and reason, and a configuration with any
  * error is refused as a whole: formdrop never guesses.
  */
+#include <sys/stat.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -371,6 +373,8 @@ conf_key(void *ctx, const char *section, const char *name, const char *value,
 			l->forms_line = line;
 			return set_path(l, line, &c->forms_dir, value);
 		}
+		if (strcmp(name, "state") == 0)
+			return set_path(l, line, &c->state_dir, value);
 		if (strcmp(name, "hostname") == 0) {
 			/* It ends up in file names: keep it a plain DNS
 			 * name, so that a Maildir name stays short. */
@@ -396,7 +400,7 @@ conf_key(void *ctx, const char *section, const char *name, const char *value,
 			return 0;
 		}
 		diag_error(l->diag, c->path, line, "unknown key \"%s\" in "
-		    "[formdrop] (forms, hostname, workers)", name);
+		    "[formdrop] (forms, state, hostname, workers)", name);
 		return -1;
 	}
 	if (strcmp(section, "limits") == 0)
@@ -560,6 +564,38 @@ pop3_finish(struct conf_loader *l)
 		p->max_per_client = POP3_PER_CLIENT_MAX;
 }
 
+/*
+ * The state folder (default: "state" beside the configuration) holds the
+ * token keys, the idempotency records and the rate-limit table.  It is
+ * created when missing, and the token key with it: the gateway makes its
+ * own key at its first start.
+ */
+static void
+load_state(struct conf_loader *l, enum conf_mode mode)
+{
+	struct conf *c = l->conf;
+	char path[4096];
+
+	if (c->state_dir == NULL) {
+		if (path_resolve(path, sizeof(path), c->dir, "state") == -1)
+			return;
+		c->state_dir = xstrdup(path);
+	}
+	if (mode == CONF_CHECK) {
+		if (access(c->state_dir, W_OK | X_OK) == -1 &&
+		    access(c->dir, W_OK | X_OK) == -1)
+			diag_error(l->diag, c->path, 0, "state folder %s is not "
+			    "writable and cannot be created", c->state_dir);
+		return;
+	}
+	if (path_resolve(path, sizeof(path), c->state_dir, "once") == -1 ||
+	    (mkdir(c->state_dir, 0700) == -1 && errno != EEXIST) ||
+	    (mkdir(path, 0700) == -1 && errno != EEXIST) ||
+	    token_keys_load(c->state_dir, &c->token_keys) == -1)
+		diag_error(l->diag, c->path, 0, "state folder %s: %s",
+		    c->state_dir, strerror(errno));
+}
+
 /* Cross-checks that need the whole file and the form definitions. */
 static void
 conf_finish(struct conf_loader *l, enum conf_mode mode)
@@ -601,6 +637,7 @@ conf_finish(struct conf_loader *l, enum conf_mode mode)
 	}
 	load_forms(l);
 	load_error_page(l);
+	load_state(l, mode);
 	for (i = 0; i < c->nforms; i++)
 		if (conf_mailbox(c, c->forms[i].mailbox) == NULL)
 			diag_error(l->diag, c->path, 0, "form %s names mailbox "
@@ -669,6 +706,8 @@ conf_free(struct conf *c)
 	free(c->boxes);
 	free(c->forms);
 	free(c->forms_dir);
+	free(c->state_dir);
+	explicit_bzero(&c->token_keys, sizeof(c->token_keys));
 	free(c->error_page);
 	for (i = 0; i < c->pop3.nlisten; i++)
 		free(c->pop3.listen[i]);

@@ -12,6 +12,7 @@
 #include "formdef.h"
 #include "bounds.h"
 #include "smime.h"
+#include "token.h"
 
 #define CONF_DEFAULT_PATH	SYSCONFDIR "/formdrop/formdrop.conf"
 
@@ -52,6 +53,8 @@ struct conf {
 	char			*path;
 	char			*dir;		/* folder of path */
 	char			*forms_dir;
+	char			*state_dir;	/* keys, once/, ratelimit */
+	struct token_keys	 token_keys;
 	char			 hostname[HOSTNAME_LEN_MAX + 1];
 	unsigned		 workers;
 	struct form_limits	 limits;

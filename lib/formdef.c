@@ -207,6 +207,75 @@ form_key(struct loader *l, const char *name, const char *value, int line)
 		}
 		return 0;
 	}
+	if (strcmp(name, "token") == 0) {
+		if (strcmp(value, "required") == 0)
+			def->token_required = 1;
+		else if (strcmp(value, "off") == 0)
+			def->token_required = 0;
+		else {
+			diag_error(l->diag, l->path, line,
+			    "token must be off or required");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(name, "token_min_age") == 0 ||
+	    strcmp(name, "token_max_age") == 0) {
+		unsigned long long v;
+
+		if (parse_uint(value, 0, 30 * 86400, &v) == -1) {
+			diag_error(l->diag, l->path, line, "%s must be seconds "
+			    "from 0 to %d", name, 30 * 86400);
+			return -1;
+		}
+		if (strcmp(name, "token_min_age") == 0)
+			def->token_min_age = (unsigned)v;
+		else
+			def->token_max_age = (unsigned)v;
+		return 0;
+	}
+	if (strcmp(name, "token_failure") == 0) {
+		if (strcmp(value, "junk") == 0)
+			def->token_junk = 1;
+		else if (strcmp(value, "refuse") == 0)
+			def->token_junk = 0;
+		else {
+			diag_error(l->diag, l->path, line,
+			    "token_failure must be refuse or junk");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(name, "honeypot") == 0) {
+		if (!is_field_name(value)) {
+			diag_error(l->diag, l->path, line, "honeypot must be a "
+			    "field name (letters, digits, _ and -)");
+			return -1;
+		}
+		return set_string(l, line, name, &def->honeypot, value);
+	}
+	if (strcmp(name, "rate") == 0) {
+		char num[16];
+		const char *slash = strchr(value, '/');
+		unsigned long long burst, period;
+
+		if (slash == NULL || (size_t)(slash - value) >= sizeof(num)) {
+			diag_error(l->diag, l->path, line, "rate must be "
+			    "COUNT/SECONDS, e.g. 5/60");
+			return -1;
+		}
+		snprintf(num, sizeof(num), "%.*s", (int)(slash - value), value);
+		if (parse_uint(num, 1, 100000, &burst) == -1 ||
+		    parse_uint(slash + 1, 1, 86400, &period) == -1) {
+			diag_error(l->diag, l->path, line, "rate must be "
+			    "COUNT/SECONDS with COUNT 1-100000 and SECONDS "
+			    "1-86400");
+			return -1;
+		}
+		def->rate_burst = (unsigned)burst;
+		def->rate_period = (unsigned)period;
+		return 0;
+	}
 	if (strcmp(name, "rows") == 0) {
 		if (def->rows != NULL) {
 			diag_error(l->diag, l->path, line, "rows set twice");
@@ -485,6 +554,12 @@ loader_finish(struct loader *l)
 			diag_error(l->diag, l->path, 0, "rows: field \"%s\" "
 			    "needs repeat = N (N > 1)", def->rows[i]);
 	}
+	if (def->honeypot != NULL && formdef_field(def, def->honeypot) != NULL)
+		diag_error(l->diag, l->path, 0, "honeypot \"%s\" must not be a "
+		    "field of the form", def->honeypot);
+	if (def->token_min_age >= def->token_max_age)
+		diag_error(l->diag, l->path, 0, "token_min_age must be below "
+		    "token_max_age");
 	if (def->reply_to != NULL &&
 	    ((f = formdef_field(def, def->reply_to)) == NULL ||
 	    f->type != FT_EMAIL || f->repeat != 1))
@@ -521,6 +596,8 @@ formdef_load(const char *path, struct formdef *def, struct diag *d)
 
 	memset(def, 0, sizeof(*def));
 	def->encryption = ENCRYPT_OPTIONAL;
+	def->token_min_age = 3;
+	def->token_max_age = 86400;
 	memset(&l, 0, sizeof(l));
 	l.path = path;
 	l.def = def;
@@ -567,6 +644,7 @@ formdef_free(struct formdef *def)
 	free(def->body);
 	free(def->thanks);
 	free(def->reply_to);
+	free(def->honeypot);
 	free_list(def->rows, def->nrows);
 	memset(def, 0, sizeof(*def));
 }

@@ -64,6 +64,13 @@ struct formdef {
 	enum encryption	 encryption;
 	char		**rows;		/* fields that repeat together */
 	size_t		 nrows;
+	int		 token_required;
+	unsigned	 token_min_age;	/* seconds */
+	unsigned	 token_max_age;
+	int		 token_junk;	/* bad token: to .Junk, not refused */
+	char		*honeypot;	/* decoy field: present and empty */
+	unsigned	 rate_burst;	/* 0: no rate limit */
+	unsigned	 rate_period;	/* seconds */
 	struct fielddef	*fields;
 	size_t		 nfields;
 };

@@ -170,6 +170,33 @@ fail:
 }
 
 int
+maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	char sub[4096];
+	size_t i;
+	int fd;
+
+	if (path_resolve(out, outsz, path, folder) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (maildir_is_ready(out))
+		return 0;
+	if (mkdir(out, 0700) == -1 && errno != EEXIST)
+		return -1;
+	for (i = 0; i < 3; i++)
+		if (path_resolve(sub, sizeof(sub), out, subs[i]) == -1 ||
+		    (mkdir(sub, 0700) == -1 && errno != EEXIST))
+			return -1;
+	/* Maildir++: marks a folder, for Dovecot and Courier. */
+	if (path_resolve(sub, sizeof(sub), out, "maildirfolder") == 0 &&
+	    (fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
+		close(fd);
+	return 0;
+}
+
+int
 maildir_is_ready(const char *path)
 {
 	char sub[4096];

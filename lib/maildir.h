@@ -31,6 +31,13 @@ int	maildir_name(char *out, size_t outsz, const char *hostname,
 int	maildir_deliver(const char *path, const struct buf *msg,
 	    const char *hostname, char *name, size_t namesz);
 
+/*
+ * The Maildir++ folder (".Junk") of the Maildir at path, created when
+ * missing, into out.  0, or -1 with errno set.
+ */
+int	maildir_folder(const char *path, const char *folder, char *out,
+	    size_t outsz);
+
 /* 1 if path is a Maildir we can deliver into (tmp/ and new/ writable). */
 int	maildir_is_ready(const char *path);
 

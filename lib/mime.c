@@ -260,6 +260,10 @@ mime_headers(const struct submission *s, const char *subject, int reply,
 	    buf_printf(out, "MIME-Version: 1.0\nX-Formdrop-Form: %s\n"
 	    "X-Formdrop-Id: %s\n", s->def->name, s->id) == -1)
 		return -1;
+	/* The reason is one of formdrop's own fixed strings. */
+	if (s->spam != NULL &&
+	    buf_printf(out, "X-Formdrop-Spam: yes (%s)\n", s->spam) == -1)
+		return -1;
 	return 0;
 }
 

@@ -25,6 +25,7 @@ struct submission {
 	const char		*hostname;
 	const char		*from;		/* from the configuration */
 	const char		*to;
+	const char		*spam;		/* why it went to .Junk, or NULL */
 };
 
 /* Make a fresh id from the time and 4 random bytes: 0 or -1. */

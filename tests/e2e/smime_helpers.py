@@ -152,8 +152,7 @@ class PKI:
 def copy_forms(root, encryption=None):
     """templates/ copied to root/forms; encryption = off|optional|required
     set in every form's [form] section when given."""
-    dst = Path(root) / "forms"
-    shutil.copytree(h.TEMPLATES, dst)
+    dst = h.intake_forms(root)
     if encryption is not None:
         for f in dst.glob("*.form"):
             text = f.read_text(encoding="utf-8")

@@ -59,8 +59,10 @@ def expect_error(stderr, rc, path, line, *words):
 
 
 def copy_templates(root):
+    """The shipped forms without screening (see e2e_helpers.intake_forms),
+    at root/templates."""
     dst = root / "templates"
-    shutil.copytree(h.TEMPLATES, dst)
+    shutil.copytree(h.intake_forms(root), dst)
     return dst
 
 
