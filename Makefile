@@ -8,7 +8,13 @@ DESTDIR		?=
 PYTHON		?= /usr/bin/python3
 
 CC		?= cc
+SANDBOX		?= seccomp
 PKGS		 = fcgi openssl inih libcrypt
+ifeq ($(SANDBOX),none)
+SANDBOX_CFLAGS	 = -DFORMDROP_NO_SANDBOX
+else
+PKGS		+= libseccomp
+endif
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lfcgi -lssl -lcrypto -linih)
 
@@ -19,6 +25,7 @@ HARDEN		 = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS		?= -O2 -g
 ALL_CFLAGS	 = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
 		   -iquote lib -iquote cgi -iquote pop3d -iquote devserver -DSYSCONFDIR=\"$(SYSCONFDIR)\" $(PKG_CFLAGS) \
+		   $(SANDBOX_CFLAGS) \
 		   -MMD -MP
 LDHARDEN	 = -pie -Wl,-z,relro,-z,now
 SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -29,7 +36,7 @@ LIB_SRCS	 = lib/log.c lib/buf.c lib/util.c lib/form.c \
 		   lib/diag.c lib/inifile.c lib/template.c lib/formdef.c \
 		   lib/validate.c lib/encode.c lib/json.c lib/mime.c \
 		   lib/maildir.c lib/smime.c lib/token.c lib/once.c \
-		   lib/ratelimit.c lib/conf.c
+		   lib/ratelimit.c lib/sandbox.c lib/conf.c
 CGI_SRCS	 = cgi/handler.c cgi/screen.c
 POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c
@@ -45,7 +52,8 @@ UNIT_BINS	 = $(UNIT_TESTS:%=build/tests/test_%)
 ASAN_UNIT_BINS	 = $(UNIT_TESTS:%=build/asan/tests/test_%)
 REPLAY_BINS	 = $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%)
 
-.PHONY: all run check unit unit-asan replay e2e fuzz install clean lint deps
+.PHONY: all run check unit unit-asan replay e2e fuzz install clean lint deps \
+	bench bench-quick FORCE
 
 all: cgi/formdrop.fcgi pop3d/formdrop-pop3d devserver/formdrop-devserver
 
@@ -64,11 +72,20 @@ devserver/formdrop-devserver: build/devserver/main.o $(DEV_OBJS) $(LIB_OBJS)
 	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) \
 	    $$(pkg-config --libs libmicrohttpd) -lpthread
 
-build/%.o: %.c
+# Objects depend on the flags they were built with: changing CFLAGS,
+# SANDBOX or PREFIX rebuilds them.
+FLAGS_STAMP	 = build/flags.stamp
+$(FLAGS_STAMP): FORCE
+	@mkdir -p build
+	@echo '$(CC) $(ALL_CFLAGS) $(HARDEN) $(SAN) $(PKG_LIBS)' | \
+	    cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(HARDEN) $(SAN) $(PKG_LIBS)' > $@
+FORCE:
+
+build/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(HARDEN) -c -o $@ $<
 
-build/asan/%.o: %.c
+build/asan/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
 

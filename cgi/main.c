@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
@@ -30,6 +32,7 @@
 #include "handler.h"
 #include "log.h"
 #include "maildir.h"
+#include "sandbox.h"
 #include "selftest.h"
 #include "token.h"
 #include "util.h"
@@ -251,6 +254,64 @@ serve_cgi(const struct conf *conf)
 	response_free(&resp);
 }
 
+/*
+ * Confine a worker before it reads its first request: it may then write
+ * only the spool (the folders of its Maildirs) and the state folder, and
+ * make only the system calls
+ * its work needs.  Failing to confine is fatal (the supervisor logs the
+ * exit); see sandbox.h.
+ */
+static void
+confine(const struct conf *conf)
+{
+	static char parents[63][4096];
+	const char *paths[64];
+	char err[256], *slash;
+	size_t i, n = 0;
+	int landlock;
+
+	/*
+	 * The folder holding each Maildir (the spool), not the Maildir
+	 * itself: Landlock rules bind inodes, and a Maildir created or
+	 * re-created after start-up must still be deliverable.
+	 */
+	for (i = 0; i < conf->nboxes && n < 63; i++) {
+		snprintf(parents[n], sizeof(parents[n]), "%s",
+		    conf->boxes[i].maildir);
+		if ((slash = strrchr(parents[n], '/')) != NULL &&
+		    slash != parents[n])
+			*slash = '\0';
+		paths[n] = parents[n];
+		n++;
+	}
+	paths[n++] = conf->state_dir;
+	if (sandbox_enter(paths, n, &landlock, err, sizeof(err)) == -1)
+		fatalx("cannot confine the worker: %s", err);
+	log_debug("worker confined: seccomp%s", landlock ? ", landlock" : "");
+}
+
+/*
+ * --sandbox-test: confine as a worker does, then try what an attacker
+ * would: read a file outside the spool, start a shell.  The seccomp
+ * filter kills the process (SIGSYS) at the exec.
+ */
+static void
+sandbox_test(const struct conf *conf)
+{
+	int fd;
+
+	if (!sandbox_available())
+		fatalx_code(EX_UNAVAILABLE, "built with SANDBOX=none");
+	confine(conf);
+	fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	printf("open /etc/passwd: %s\n", fd == -1 ? strerror(errno) :
+	    "allowed (no Landlock in this kernel)");
+	fflush(stdout);
+	execl("/bin/sh", "sh", "-c", "echo shell started", (char *)NULL);
+	printf("exec /bin/sh: %s\n", strerror(errno));
+	exit(1);
+}
+
 static void
 worker_run(const struct conf *conf, int listen_fd)
 {
@@ -266,6 +327,7 @@ worker_run(const struct conf *conf, int listen_fd)
 	sigaction(SIGINT, &sa, NULL);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
+	confine(conf);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		in_request = 1;
 		memset(&req, 0, sizeof(req));
@@ -382,12 +444,13 @@ main(int argc, char *argv[])
 		{ "selftest", required_argument, NULL, 'T' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "rotate-token-key", no_argument, NULL, 'R' },
+		{ "sandbox-test", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *listen_spec = NULL;
 	const char *selftest = NULL, *selftest_key = NULL;
-	int rotate = 0;
+	int rotate = 0, sbtest = 0;
 	unsigned long long workers = 0;
 	int ch, check = 0, foreground = 0, listen_fd = -1, is_cgi;
 	struct conf conf;
@@ -418,6 +481,9 @@ main(int argc, char *argv[])
 			break;
 		case 'R':
 			rotate = 1;
+			break;
+		case 'S':
+			sbtest = 1;
 			break;
 		case 'T':
 			selftest = optarg;
@@ -458,6 +524,10 @@ main(int argc, char *argv[])
 	}
 	diag_print(&diag, stderr);
 	diag_free(&diag);
+	if (sbtest) {
+		sandbox_test(&conf);
+		return 1;
+	}
 	if (rotate) {
 		/* Tokens made under the old key stay valid: it is kept as
 		 * token.key.previous until the next rotation. */
@@ -490,6 +560,9 @@ main(int argc, char *argv[])
 		conf_free(&conf);
 		return 0;
 	}
+	/* Everything OpenSSL reads from disk, read before confinement. */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
+	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");
 	if (listen_spec == NULL)

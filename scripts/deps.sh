@@ -8,7 +8,8 @@ set -eu
 # libmicrohttpd.  Tests: cmocka, cgi-fcgi, nginx, curl, pytest, real
 # POP3 clients (mpop, fetchmail), Dovecot, gpgsm, sslscan, Chromium.
 PACKAGES="gcc make pkg-config libc6-dev libfcgi-dev libfcgi-bin libssl-dev
-openssl libinih-dev libcrypt-dev libmicrohttpd-dev libcmocka-dev nginx curl
+openssl libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev
+libcmocka-dev nginx curl
 python3 python3-pytest mpop fetchmail dovecot-pop3d gpgsm sslscan chromium"
 
 missing=""
