@@ -43,7 +43,7 @@ CGI_SRCS	 = cgi/handler.c cgi/screen.c
 POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c
 UNIT_TESTS	 = buf util urlencoded multipart template formdef validate \
-		   encode json mime maildir conf handler
+		   encode json mime maildir conf handler token once
 FUZZ_TARGETS	 = urlencoded multipart formdef conf template
 
 LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o) \
@@ -117,7 +117,8 @@ build/asan/formdrop-pop3d: build/asan/pop3d/main.o $(ASAN_OBJS)
 # any ASan or UBSan report kills the worker or session, and the test fails.
 E2E_ASAN_TESTS	 = tests/e2e/test_submit.py tests/e2e/test_errors.py \
 		   tests/e2e/test_injection.py tests/e2e/test_cgi.py \
-		   tests/e2e/test_smime.py
+		   tests/e2e/test_smime.py tests/e2e/test_pop3_protocol.py \
+		   tests/e2e/test_pop3_maildrop.py
 e2e-asan: all build/asan/formdrop.fcgi build/asan/formdrop-pop3d
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -298,8 +298,10 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 		p->run_as = xstrdup(value);
 		return 0;
 	}
-	if (strcmp(name, "timeout") == 0)
+	if (strcmp(name, "timeout") == 0) {
+		p->timeout_line = line;
 		return pop3_number(l, line, name, value, 1, 86400, &p->timeout);
+	}
 	if (strcmp(name, "max_connections") == 0)
 		return pop3_number(l, line, name, value, 1, 100000,
 		    &p->max_connections);
@@ -555,7 +557,7 @@ pop3_finish(struct conf_loader *l)
 	if (p->timeout == 0)
 		p->timeout = POP3_TIMEOUT_MIN;
 	else if (p->timeout < POP3_TIMEOUT_MIN)
-		diag_warning(l->diag, path, p->line, "timeout below %d "
+		diag_warning(l->diag, path, p->timeout_line, "timeout below %d "
 		    "seconds breaks RFC 1939; use it for tests only",
 		    POP3_TIMEOUT_MIN);
 	if (p->max_connections == 0)

@@ -47,6 +47,7 @@ struct pop3_conf {
 	unsigned	 archive_days;
 	int		 allow_plaintext;	/* loopback testing only */
 	int		 line;			/* of the [pop3] header */
+	int		 timeout_line;
 };
 
 struct conf {

@@ -57,7 +57,8 @@ maildir_name(char *out, size_t outsz, const char *hostname, size_t size,
 	    host_escape(host, sizeof(host), hostname) == -1 ||
 	    random_hex(rnd, 8) == -1)
 		return -1;
-	n = snprintf(out, outsz, "%lld.M%ldP%ldQ%luR%s.%s,S=%zu,W=%zu",
+	/* Microseconds zero-padded: names of one second sort in order. */
+	n = snprintf(out, outsz, "%lld.M%06ldP%ldQ%luR%s.%s,S=%zu,W=%zu",
 	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
 	    ++delivery_counter, rnd, host, size, size + lf);
 	if (n < 0 || (size_t)n >= outsz)

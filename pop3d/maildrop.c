@@ -236,20 +236,24 @@ fail:
  * CRLF.  With lines >= 0, stop after that many body lines.
  */
 int
-maildrop_send(struct maildrop *md, size_t i, long lines, struct conn *c)
+maildrop_open_msg(struct maildrop *md, size_t i)
+{
+	if (i >= md->n)
+		return -1;
+	return openat(md->curfd, md->v[i].name, O_RDONLY | O_CLOEXEC);
+}
+
+int
+maildrop_send(struct maildrop *md, int fd, long lines, struct conn *c)
 {
 	char in[SEND_CHUNK], out[2 * SEND_CHUNK + 2];
 	char prev = '\n';		/* the file starts at a line start */
-	int fd, in_body = 0, header_blank = 1;
+	int in_body = 0, header_blank = 1;
 	long body_lines = 0;
 	ssize_t n, k;
 	size_t o;
 
-	if (i >= md->n)
-		return -1;
-	if ((fd = openat(md->curfd, md->v[i].name, O_RDONLY | O_CLOEXEC)) ==
-	    -1)
-		return -1;
+	(void)md;
 	while ((n = read(fd, in, sizeof(in))) > 0) {
 		for (o = 0, k = 0; k < n; k++) {
 			char ch = in[k];

@@ -42,11 +42,17 @@ enum maildrop_status {
 enum maildrop_status maildrop_open(struct maildrop *, const char *path,
 	    unsigned archive_days);
 /*
- * Send message i (0-based) as RETR does, or with lines >= 0 as TOP does:
- * the header, the blank line and that many body lines.  Without the
- * final ".".  0, or -1 when the file cannot be read or the client left.
+ * Send the message open on fd as RETR does, or with lines >= 0 as TOP
+ * does: the header, the blank line and that many body lines.  Without
+ * the final ".".  Closes fd.  0, or -1 when the file cannot be read or
+ * the client left.
  */
-int	maildrop_send(struct maildrop *, size_t i, long lines, struct conn *);
+int	maildrop_send(struct maildrop *, int fd, long lines, struct conn *);
+/*
+ * Open message i (0-based) for maildrop_send: a descriptor, or -1 when
+ * it is gone or unreadable (another client of the Maildir removed it).
+ */
+int	maildrop_open_msg(struct maildrop *, size_t i);
 /* Apply deletions (the UPDATE state): 0, or -1 if any failed. */
 int	maildrop_update(struct maildrop *);
 void	maildrop_close(struct maildrop *);

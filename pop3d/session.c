@@ -198,8 +198,16 @@ cmd_auth(struct session *s, const char *arg)
 		    "clear");
 		return;
 	}
+	/* RFC 5034 4: "=" is an empty initial response (malformed for
+	 * PLAIN), not a missing one. */
 	initial = arg[len] == ' ' ? arg + len + 1 : NULL;
-	if (initial == NULL || strcmp(initial, "=") == 0) {
+	if (initial != NULL && strcmp(initial, "=") == 0) {
+		s->failures++;
+		fail_delay(s);
+		reply(s, "-ERR [AUTH] Malformed AUTH PLAIN response");
+		return;
+	}
+	if (initial == NULL) {
 		/* No initial response (Thunderbird): ask for it. */
 		reply(s, "+ ");
 		if (conn_read_line(s->c, resp, sizeof(resp), &len) !=
@@ -294,6 +302,7 @@ cmd_retr(struct session *s, const char *arg, int top)
 	char num[24];
 	const char *sp;
 	long m;
+	int fd;
 
 	if (top) {
 		if (arg == NULL || (sp = strchr(arg, ' ')) == NULL ||
@@ -308,12 +317,19 @@ cmd_retr(struct session *s, const char *arg, int top)
 	}
 	if ((m = msg_arg(s, arg, 0)) < 0)
 		return;
+	/* Open before answering: a message someone else removed from the
+	 * Maildir gets -ERR, and the session goes on. */
+	if ((fd = maildrop_open_msg(&s->md, (size_t)m)) == -1) {
+		log_warn("client=%s user=%s message %ld cannot be opened",
+		    s->p->client, s->user, m + 1);
+		reply(s, "-ERR [SYS/TEMP] That message cannot be read now");
+		return;
+	}
 	if (top)
 		reply(s, "+OK Top of message follows");
 	else
 		conn_printf(s->c, "+OK %zu octets\r\n", s->md.v[m].size);
-	if (maildrop_send(&s->md, (size_t)m, top ? (long)lines : -1,
-	    s->c) == -1) {
+	if (maildrop_send(&s->md, fd, top ? (long)lines : -1, s->c) == -1) {
 		/* Mid-answer: the only safe way out is to hang up. */
 		log_warn("client=%s user=%s message %ld cannot be read",
 		    s->p->client, s->user, m + 1);

@@ -1,0 +1,226 @@
+"""
+formdrop-pop3d's command line: `-c CONF --check` on good and broken
+configurations and users files (exit 78 = EX_CONFIG with FILE:LINE),
+refusing to start on a broken one, and `--hash` (a yescrypt {CRYPT}$y$
+hash that Python's crypt verifies and that logs in), plus SHA-512-crypt
+hashes as Dovecot's doveadm makes them.
+"""
+
+import re
+import subprocess
+import warnings
+
+import pytest
+
+import e2e_helpers as h
+import pop3_helpers as ph
+from pop3_helpers import make_pop3d, pki  # noqa: F401  (fixtures)
+
+HASH_RE = re.compile(r"^\{CRYPT\}\$y\$[./0-9A-Za-z]+\$[./0-9A-Za-z]{1,86}"
+                     r"\$[./0-9A-Za-z]{43}$")
+
+
+def run(args, input=None, cwd="/"):
+    p = subprocess.run([str(ph.POP3D), *args], input=input,
+                       capture_output=True, timeout=h.TIMEOUT, cwd=cwd,
+                       env=h.clean_env())
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+@pytest.fixture
+def good(tmp_root, pki):
+    """A complete configuration, not started: (Pop3d, conf path)."""
+    md = h.make_maildir(tmp_root / "mail" / "shop")
+    srv = ph.Pop3d(tmp_root, {"shop": md, "orders": tmp_root / "mail" / "o"},
+                   pki=pki)
+    srv.port, srv.tls_port = 1110, 1995     # never bound by --check
+    srv.write_users()
+    srv.write_config()
+    return srv
+
+
+def check(conf, cwd="/"):
+    return run(["-c", str(conf), "--check"], cwd=cwd)
+
+
+def test_check_good_config(good):
+    rc, out, err = check(good.conf)
+    assert rc == 0, err
+    assert out.strip() == f"{good.conf}: OK, 2 POP3 user(s)"
+    assert "error" not in err.lower()
+    # Relative paths (certificate, key, users; Maildirs in the users
+    # file) resolve against their files' folders, not the working folder.
+    text = good.conf.read_text()
+    assert "certificate = ../" in text and "users = pop3d.users" in text
+    assert ":mail/shop::" in good.users_file.read_text()
+    rc, out, err = run(["-c", good.conf.name, "--check"], cwd=good.root)
+    assert rc == 0, err
+
+
+def test_check_warns_about_short_timeout(good):
+    good.opts["timeout"] = 3
+    good.write_config()
+    rc, out, err = check(good.conf)
+    assert rc == 0, err
+    assert re.search(re.escape(str(good.conf)) +
+                     r":\d+: warning: timeout below 600", err), err
+
+
+def test_check_timeout_warning_names_its_line(good):
+    good.opts["timeout"] = 3
+    good.write_config()
+    rc, out, err = check(good.conf)
+    line = good.conf.read_text().splitlines().index("timeout = 3") + 1
+    assert f"{good.conf}:{line}: warning: timeout below 600" in err, err
+
+
+def test_check_empty_pop3_section(good):
+    good.conf.write_text("; nothing set\n[pop3]\n")
+    err = expect_config_error(good.conf, re.escape(f"{good.conf}:2: [pop3] "
+                                                   "needs listen"))
+    assert f"{good.conf}:2: [pop3] needs users" in err
+    assert "no [pop3] section" not in err
+
+
+def rewrite(conf, drop=(), add=(), replace=None):
+    lines = [l for l in conf.read_text().splitlines()
+             if not any(l.startswith(d) for d in drop)]
+    if replace:
+        lines = [replace.get(l.split(" =")[0], l) for l in lines]
+    conf.write_text("\n".join(lines + list(add)) + "\n")
+
+
+def expect_config_error(conf, pattern):
+    rc, out, err = check(conf)
+    assert rc == ph.EX_CONFIG, (rc, out, err)
+    assert re.search(pattern, err, re.M), err
+    assert "OK" not in out
+    return err
+
+
+def test_check_missing_pop3_section(good):
+    good.conf.write_text("; no [pop3] here\n[limits]\nbody_max = 1000\n")
+    expect_config_error(good.conf, re.escape(f"{good.conf}: no [pop3] "
+                                             "section"))
+
+
+def test_check_missing_users(good):
+    rewrite(good.conf, drop=["users"])
+    expect_config_error(good.conf, re.escape(f"{good.conf}:1: [pop3] needs "
+                                             "users"))
+
+
+def test_check_missing_listen_and_tls(good):
+    rewrite(good.conf, drop=["listen"])
+    expect_config_error(good.conf, r"needs listen")
+    good.write_config()
+    rewrite(good.conf, drop=["certificate", "key"])
+    expect_config_error(good.conf, r"needs certificate and key")
+
+
+def test_check_bad_values(good):
+    rewrite(good.conf, add=["timeout = abc", "max_connections = 0",
+                            "frobnicate = yes"])
+    n = len(good.conf.read_text().splitlines())
+    err = expect_config_error(good.conf, re.escape(f"{good.conf}:{n - 2}:") +
+                              " timeout must be a number")
+    assert f"{good.conf}:{n - 1}: max_connections" in err
+    assert f"{good.conf}:{n}: unknown key \"frobnicate\"" in err
+
+
+def test_check_plaintext_password_in_users_file(good):
+    with open(good.users_file, "a") as f:
+        f.write("mallory:plaintext:0:0::mail/m::\n")
+    n = len(good.users_file.read_text().splitlines())
+    err = expect_config_error(good.conf, re.escape(
+        f"{good.users_file}:{n}: user mallory: the password must be a "
+        "crypt(3) hash"))
+    assert "plaintext" not in err.replace("plaintext:", ""), err
+
+
+@pytest.mark.parametrize("line, what", [
+    ("shop2:{CRYPT}$y$j9T$x$y:0:0", r"expected user:hash"),
+    ("shop:{CRYPT}$y$j9T$x$y:0:0::mail/x::", r"user shop listed twice"),
+    (":{CRYPT}$y$j9T$x$y:0:0::mail/x::", r"bad user name"),
+    ("eve:{CRYPT}$y$j9T$x$y:0:0::::", r"bad Maildir path"),
+])
+def test_check_bad_users_lines(good, line, what):
+    with open(good.users_file, "a") as f:
+        f.write(line + "\n")
+    n = len(good.users_file.read_text().splitlines())
+    expect_config_error(good.conf, re.escape(f"{good.users_file}:{n}: ") +
+                        ".*" + what)
+
+
+def test_check_missing_files(good, pki):
+    good.users_file.unlink()
+    expect_config_error(good.conf, re.escape(str(good.users_file)) +
+                        r".*cannot open")
+    good.write_users()
+    rewrite(good.conf, replace={"key": f"key = {pki.other_key}"})
+    expect_config_error(good.conf, r"key .*(mismatch|does not match)")
+    rewrite(good.conf, replace={"key": f"key = {pki.dir / 'nonexistent'}"})
+    expect_config_error(good.conf, r"nonexistent")
+    rc, out, err = check(good.root / "no-such.conf")
+    assert rc == ph.EX_CONFIG and "cannot open" in err
+
+
+def test_refuses_to_start_on_bad_config(good):
+    with open(good.users_file, "a") as f:
+        f.write("mallory:plaintext:0:0::mail/m::\n")
+    p = subprocess.run([str(ph.POP3D), "-f", "-c", str(good.conf)],
+                       capture_output=True, timeout=h.TIMEOUT,
+                       env=h.clean_env())
+    assert p.returncode == ph.EX_CONFIG
+    assert b"must be a crypt(3) hash" in p.stderr
+
+
+# ------------------------------------------------------------------ hash
+
+def test_hash_format_and_salt():
+    rc, out, err = run(["--hash"], input=b"correct horse battery staple\n")
+    assert rc == 0, err
+    one = out.strip()
+    assert HASH_RE.match(one), one
+    rc, out, _ = run(["--hash"], input=b"correct horse battery staple\n")
+    assert HASH_RE.match(out.strip()) and out.strip() != one, "no salt"
+    assert "correct horse" not in one
+    rc, out, err = run(["--hash"], input=b"\n")
+    assert rc == ph.EX_USAGE and out == "" and "empty password" in err
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+    except ImportError:
+        return                      # checked by logging in below
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        setting = one[len("{CRYPT}"):]
+        assert crypt.crypt("correct horse battery staple", setting) == setting
+        assert crypt.crypt("correct horse battery stable", setting) != setting
+
+
+def test_hash_logs_in_with_spaces_and_sha512_crypt(make_pop3d, tmp_root):
+    """The --hash output of a password with spaces logs in with PASS
+    (the argument is the rest of the line); a {SHA512-CRYPT}$6$ hash as
+    `doveadm pw -s SHA512-CRYPT` writes (made here with openssl passwd
+    -6) works too."""
+    md = h.make_maildir(tmp_root / "box")
+    ph.write_message(md, b"Subject: hi\n\nx\n")
+    pw = "correct horse battery staple"
+    p6 = subprocess.run([ph.OPENSSL, "passwd", "-6", "-stdin"],
+                        input=b"sha512 pass\n", capture_output=True,
+                        timeout=h.TIMEOUT).stdout.decode().strip()
+    assert p6.startswith("$6$")
+    md6 = h.make_maildir(tmp_root / "box6")
+    srv = make_pop3d({"spaces": (pw, md)}, root=tmp_root / "srv",
+                     extra_users=ph.users_line(
+                         "six", md6, tmp_root / "srv",
+                         hash="{SHA512-CRYPT}" + p6))
+    p = srv.login("spaces", password=pw)
+    assert p.stat()[0] == 1
+    p.quit()
+    p = srv.login("six", password="sha512 pass")
+    assert p.stat() == (0, 0)
+    p.quit()
