@@ -409,6 +409,13 @@ conf_key(void *ctx, const char *section, const char *name, const char *value,
 		return limit_key(l, name, value, line);
 	if (strcmp(section, "pop3") == 0)
 		return pop3_key(l, name, value, line);
+	/* Only keys of the section conf_section() opened: never guess. */
+	if (strncmp(section, "mailbox ", 8) != 0 || c->nboxes == 0 ||
+	    strcmp(c->boxes[c->nboxes - 1].name, section + 8) != 0) {
+		diag_error(l->diag, c->path, line, "key \"%s\" outside a "
+		    "section formdrop can read", name);
+		return -1;
+	}
 	return mailbox_key(l, section + 8, name, value, line);
 }
 

@@ -460,6 +460,13 @@ loader_key(void *ctx, const char *section, const char *name,
 	}
 	if (strcmp(section, "form") == 0)
 		return form_key(l, name, value, line);
+	/* Only keys of the section loader_section() opened. */
+	if (strncmp(section, "field ", 6) != 0 || l->def->nfields == 0 ||
+	    strcmp(l->def->fields[l->def->nfields - 1].name, section + 6) != 0) {
+		diag_error(l->diag, l->path, line, "key \"%s\" outside a "
+		    "section formdrop can read", name);
+		return -1;
+	}
 	return field_key(l, &l->def->fields[l->def->nfields - 1], name, value,
 	    line);
 }

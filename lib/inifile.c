@@ -2,6 +2,7 @@
  * inih, made to report line numbers.  inih calls its reader once per
  * line, so the reader's count is the line the handler is looking at.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -28,13 +29,16 @@ section_header(struct inifile *f, const char *line)
 	const char *p = line, *end;
 	size_t n;
 
-	while (*p == ' ' || *p == '\t' || *p == '\r')
+	/* Skip what inih skips: a byte order mark on line 1, white space. */
+	if (f->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (isspace((unsigned char)*p))
 		p++;
 	if (*p != '[' || (end = strchr(p, ']')) == NULL)
 		return;
-	for (p++; p < end && (*p == ' ' || *p == '\t'); p++)
+	for (p++; p < end && isspace((unsigned char)*p); p++)
 		;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+	while (end > p && isspace((unsigned char)end[-1]))
 		end--;
 	n = (size_t)(end - p);
 	memcpy(name, p, n);
