@@ -154,11 +154,13 @@ fuzz:
 	@mkdir -p build/fuzz
 	@for f in $(FUZZ_TARGETS); do \
 	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi -iquote pop3d -iquote devserver $(PKG_CFLAGS) -g -O1 \
-	      -fsanitize=fuzzer,address,undefined -DSYSCONFDIR=\"/etc\" \
+	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	      -DSYSCONFDIR=\"/etc\" $(SANDBOX_CFLAGS) \
 	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c $(LIB_SRCS) $(CGI_SRCS) \
 	      $(PKG_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/corpus_$$f; \
 	    build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
+	      -artifact_prefix=build/fuzz/$$f- \
 	      -dict=tests/fuzz/$$f.dict build/fuzz/corpus_$$f \
 	      tests/fuzz/corpus/$$f || exit 1; \
 	done

@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,27 @@
 
 #define RESPONSE_MAX		(1024 * 1024)
 #define CONNECTION_LIMIT	256
-#define CONNECTION_TIMEOUT	30	/* seconds idle, slowloris bound */
+#define PER_IP_LIMIT		64
+#define CONNECTION_TIMEOUT	30	/* seconds idle */
+#define HEADER_TIMEOUT		10	/* seconds for a request's headers */
+#define REQUEST_TIMEOUT		300	/* seconds for a whole request */
+
+/*
+ * Every open connection, watched by the main thread: libmicrohttpd's
+ * timeout counts idle time only, so a client that sends a byte a second
+ * (slowloris) would hold its connection for ever.  A connection whose
+ * headers take longer than HEADER_TIMEOUT, or whose request takes longer
+ * than REQUEST_TIMEOUT, is shut down.
+ */
+struct watch {
+	int		 fd;
+	time_t		 since;		/* start of the current request */
+	int		 headers_done;
+	struct watch	*next;
+};
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct watch *watches;
 
 struct options {
 	const char	*listen;	/* ADDR:PORT */
@@ -405,6 +426,80 @@ out:
 	return r;
 }
 
+static struct watch *
+watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct watch *w = *socket_context, **pp;
+
+	(void)cls;
+	pthread_mutex_lock(&watch_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL && (w = calloc(1, sizeof(*w))) != NULL) {
+			w->fd = ci->connect_fd;
+			w->since = time(NULL);
+			w->next = watches;
+			watches = w;
+			*socket_context = w;
+		}
+	} else if (w != NULL) {
+		for (pp = &watches; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		free(w);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void
+watch_mark(struct MHD_Connection *conn, int headers_done)
+{
+	struct watch *w = watch_of(conn);
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	w->headers_done = headers_done;
+	if (!headers_done)
+		w->since = time(NULL);	/* the next request starts */
+	pthread_mutex_unlock(&watch_lock);
+}
+
+/* Called by the main thread every second. */
+static void
+watch_sweep(void)
+{
+	time_t now = time(NULL);
+	struct watch *w;
+
+	pthread_mutex_lock(&watch_lock);
+	for (w = watches; w != NULL; w = w->next)
+		if ((!w->headers_done && now - w->since > HEADER_TIMEOUT) ||
+		    now - w->since > REQUEST_TIMEOUT) {
+			log_info("closing a connection that is too slow "
+			    "(fd %d, %lds)", w->fd, (long)(now - w->since));
+			shutdown(w->fd, SHUT_RDWR);
+			w->since = now;	/* once is enough */
+			w->headers_done = 1;
+		}
+	pthread_mutex_unlock(&watch_lock);
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -415,6 +510,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)version;
 	if (rq == NULL) {
+		watch_mark(conn, 1);
 		rq = xcalloc(1, sizeof(*rq));
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
@@ -464,6 +560,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	if (rq == NULL)
 		return;
+	watch_mark(conn, 0);
 	if (rq->relay_ok)
 		relay_put(&rq->fc, 0);
 	log_info("%s %s %d %zuB %ldms%s", rq->method, rq->path, rq->status,
@@ -657,7 +754,9 @@ main(int argc, char *argv[])
 	    on_request, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
 	    MHD_OPTION_END);
 	if (d == NULL)
@@ -669,6 +768,7 @@ main(int argc, char *argv[])
 
 	while (!stopping) {
 		sleep(1);
+		watch_sweep();
 		if (handler_pid > 0 &&
 		    waitpid(handler_pid, &status, WNOHANG) == handler_pid) {
 			log_warnx("the form handler stopped; restarting it");

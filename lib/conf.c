@@ -244,6 +244,10 @@ pop3_number(struct conf_loader *l, int line, const char *name,
 {
 	unsigned long long v;
 
+	if (*out != 0) {
+		diag_error(l->diag, l->conf->path, line, "%s set twice", name);
+		return -1;
+	}
 	if (parse_uint(value, min, max, &v) == -1) {
 		diag_error(l->diag, l->conf->path, line, "%s must be a number "
 		    "from %llu to %llu", name, min, max);
@@ -655,6 +659,14 @@ conf_finish(struct conf_loader *l, enum conf_mode mode)
 	if (c->limits.file_max > c->limits.body_max)
 		diag_warning(l->diag, c->path, 0, "file_max is larger than "
 		    "body_max: body_max is the real limit");
+}
+
+const char *
+conf_choose_path(const char *given)
+{
+	if (given == NULL)
+		given = getenv("FORMDROP_CONF");
+	return given != NULL ? given : CONF_DEFAULT_PATH;
 }
 
 int

@@ -74,6 +74,10 @@ enum conf_mode {
 	CONF_POP3D	/* formdrop-pop3d: [pop3] required, forms not read */
 };
 
+/* The configuration to read: given (-c), else $FORMDROP_CONF, else the
+ * installed default. */
+const char *conf_choose_path(const char *given);
+
 /* 0 on success; -1 with every problem in d (conf is then freed). */
 int	conf_load(const char *path, enum conf_mode, struct conf *,
 	    struct diag *d);

@@ -36,10 +36,7 @@ section_header(struct inifile *f, const char *line)
 		p++;
 	if (*p != '[' || (end = strchr(p, ']')) == NULL)
 		return;
-	for (p++; p < end && isspace((unsigned char)*p); p++)
-		;
-	while (end > p && isspace((unsigned char)end[-1]))
-		end--;
+	p++;		/* inih keeps spaces inside the brackets: so do we */
 	n = (size_t)(end - p);
 	memcpy(name, p, n);
 	name[n] = '\0';

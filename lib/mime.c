@@ -86,24 +86,6 @@ submission_vars(const struct submission *s, struct tpl_vars *vars)
 }
 
 static int
-sha256_hex(const void *data, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int mdlen;
-	size_t i;
-
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
-}
-
-static int
 json_fields(const struct submission *s, struct buf *b)
 {
 	const struct fielddef *fd;

@@ -40,6 +40,9 @@ multipart_boundary(const char *ctype, char *out, size_t outsz)
 	    value, sizeof(value))) == 1) {
 		if (strcmp(name, "boundary") != 0)
 			continue;
+		/* Two boundaries: parsers disagree on which wins. */
+		if (found)
+			return -1;
 		len = strlen(value);
 		/* RFC 2046: 1-70 characters, not ending in a space. */
 		if (len == 0 || len > BOUNDARY_MAX || value[len - 1] == ' ' ||
@@ -49,17 +52,6 @@ multipart_boundary(const char *ctype, char *out, size_t outsz)
 		found = 1;
 	}
 	return r == 0 && found ? 0 : -1;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /*
@@ -76,9 +68,9 @@ ext_value_decode(char *s)
 		return -1;
 	for (o = s, q++; *q != '\0'; q++) {
 		if (*q == '%') {
-			int hi = hexval(q[1]), lo;
+			int hi = hex_value(q[1]), lo;
 
-			if (hi == -1 || (lo = hexval(q[2])) == -1)
+			if (hi == -1 || (lo = hex_value(q[2])) == -1)
 				return -1;
 			*o++ = (char)(hi << 4 | lo);
 			q += 2;
@@ -103,9 +95,21 @@ filename_clean(char *s)
 		if (*p == '/' || *p == '\\')
 			base = p + 1;
 	memmove(s, base, strlen(base) + 1);
-	for (p = s; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+	for (p = s; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)p[0], d = (unsigned char)p[1];
+
+		if (c < 0x20 || c == 0x7f)
 			*p = '_';
+		/* C1 controls (U+0080-U+009F) and U+2028/U+2029: "_". */
+		else if ((c == 0xc2 && d >= 0x80 && d <= 0x9f) ||
+		    (c == 0xe2 && d == 0x80 && (p[2] == '\xa8' ||
+		    p[2] == '\xa9'))) {
+			size_t n = c == 0xc2 ? 2 : 3;
+
+			*p = '_';
+			memmove(p + 1, p + n, strlen(p + n) + 1);
+		}
+	}
 	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
 		s[0] = '\0';
 }
@@ -249,6 +253,11 @@ add_part(const struct part_head *h, const char *data, size_t len,
 	char filename[FILENAME_MAX_LEN + 1], ctype[CTYPE_MAX + 1];
 
 	if (!h->has_filename) {
+		/* A text field holds text: a multipart or message inside it
+		 * is a malformed or hostile body. */
+		if (strncasecmp(h->ctype, "multipart/", 10) == 0 ||
+		    strncasecmp(h->ctype, "message/", 8) == 0)
+			return PARSE_MALFORMED;
 		if (len > lim->field_max)
 			return PARSE_FIELD_TOO_LONG;
 		if (!is_utf8(data, len))

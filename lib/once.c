@@ -29,22 +29,16 @@
 void
 once_key(const char *form, const char *value, char out[ONCE_KEY_HEX + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int len;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	size_t i;
 
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	EVP_DigestUpdate(ctx, form, strlen(form) + 1);	/* with its NUL */
 	EVP_DigestUpdate(ctx, value, strlen(value));
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[ONCE_KEY_HEX] = '\0';
+	hex_encode(md, 32, out);
 }
 
 static int

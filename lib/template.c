@@ -83,7 +83,8 @@ next_tag(struct ctx *c, const char *p, const char *end, struct tag *t)
 		q++;
 	t->kind = TAG_VAR;
 	if (q < close && *q == '#') {
-		if ((size_t)(close - q) < 5 || strncmp(q, "#rows", 5) != 0)
+		if ((size_t)(close - q) < 5 || strncmp(q, "#rows", 5) != 0 ||
+		    (q + 5 < close && q[5] != ' '))
 			return fail(c, p, "unknown section (only {{#rows ...}})");
 		t->kind = TAG_ROWS;
 		q += 5;

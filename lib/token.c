@@ -35,11 +35,11 @@ read_key(const char *path, unsigned char key[TOKEN_KEY_LEN])
 	if (n < 2 * TOKEN_KEY_LEN)
 		return -1;
 	for (i = 0; i < TOKEN_KEY_LEN; i++) {
-		unsigned int b;
+		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
 
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+		if (hi == -1 || lo == -1)
 			return -1;
-		key[i] = (unsigned char)b;
+		key[i] = (unsigned char)(hi << 4 | lo);
 	}
 	explicit_bzero(hex, sizeof(hex));
 	return 0;
@@ -97,18 +97,12 @@ static void
 mac_hex(const unsigned char key[TOKEN_KEY_LEN], const char *msg, size_t len,
     char out[MAC_HEX + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	size_t i;
 
 	HMAC(EVP_sha256(), key, TOKEN_KEY_LEN, (const unsigned char *)msg, len,
 	    md, &mdlen);
-	for (i = 0; i < MAC_HEX / 2; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[MAC_HEX] = '\0';
+	hex_encode(md, MAC_HEX / 2, out);
 }
 
 int

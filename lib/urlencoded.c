@@ -10,18 +10,6 @@
 #include "urlencoded.h"
 #include "util.h"
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode s[0..len) into out, which has room for len bytes (decoding never
  * grows); the decoded length goes to *outlen.  -1 on a bad escape.
@@ -37,8 +25,8 @@ decode(const char *s, size_t len, char *out, size_t *outlen)
 			out[o++] = ' ';
 		else if (s[i] != '%')
 			out[o++] = s[i];
-		else if (i + 2 < len && (hi = hexval(s[i + 1])) != -1 &&
-		    (lo = hexval(s[i + 2])) != -1) {
+		else if (i + 2 < len && (hi = hex_value(s[i + 1])) != -1 &&
+		    (lo = hex_value(s[i + 2])) != -1) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,21 +154,52 @@ path_resolve(char *out, size_t outsz, const char *dir, const char *rel)
 }
 
 int
-random_hex(char *out, size_t n)
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void
+hex_encode(const unsigned char *in, size_t n, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[64];
 	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return -1;
+	hex_encode(md, 32, out);
+	return 0;
+}
+
+int
+random_hex(char *out, size_t n)
+{
+	unsigned char raw[64];
 
 	if (n > sizeof(raw))
 		return -1;
 	if (getrandom(raw, n, 0) != (ssize_t)n)
 		return -1;
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex_encode(raw, n, out);
 	return 0;
 }
 

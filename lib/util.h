@@ -29,6 +29,13 @@ size_t	utf8_chars(const char *s, size_t len);
  */
 int	path_resolve(char *out, size_t outsz, const char *dir, const char *rel);
 
+/* The value of hex digit c, or -1. */
+int	hex_value(char c);
+/* n bytes as 2*n lower-case hex digits + NUL into out. */
+void	hex_encode(const unsigned char *in, size_t n, char *out);
+/* SHA-256 of data as 64 hex digits + NUL; 0 or -1. */
+int	sha256_hex(const void *data, size_t len, char out[65]);
+
 /* Fill out with 2*n hex digits from the kernel's random source + NUL. */
 int	random_hex(char *out, size_t n);
 

@@ -159,18 +159,29 @@ is_decimal(const char *s, size_t len, double *v)
 	return isfinite(*v);
 }
 
-/* Control characters: none at all, or only TAB, CR, LF in multiline. */
+/*
+ * Control characters: C0, DEL and C1 (U+0080-U+009F, such as NEL) never;
+ * TAB, CR, LF only in multiline text; the Unicode line and paragraph
+ * separators (U+2028, U+2029) only in multiline text too, since some
+ * programs break lines there.  The value is valid UTF-8.
+ */
 static int
 has_bad_controls(const struct fielddef *f, const char *s, size_t len)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t i;
-	unsigned char c;
 
 	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != 0x7f)
+		if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&
+		    p[i + 1] <= 0x9f)
+			return 1;
+		if (p[i] == 0xe2 && i + 2 < len && p[i + 1] == 0x80 &&
+		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9) && !f->multiline)
+			return 1;
+		if (p[i] >= 0x20 && p[i] != 0x7f)
 			continue;
-		if (f->multiline && (c == '\t' || c == '\r' || c == '\n'))
+		if (f->multiline && (p[i] == '\t' || p[i] == '\r' ||
+		    p[i] == '\n'))
 			continue;
 		return 1;
 	}

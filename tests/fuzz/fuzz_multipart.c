@@ -1,0 +1,143 @@
+/*
+ * libFuzzer target: multipart/form-data.  The input's first line (up to
+ * the first '\n', which is dropped) is the Content-Type header value,
+ * given to multipart_boundary(); when that finds a boundary, the rest of
+ * the input is the body given to multipart_parse() under small limits.
+ * Results are checked against the contracts of multipart.h and form.h.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bounds.h"
+#include "multipart.h"
+#include "util.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* FUZZ_VERBOSE=1 in the environment: say what each input did. */
+static int
+verbose(void)
+{
+	static int v = -1;
+
+	if (v == -1)
+		v = getenv("FUZZ_VERBOSE") != NULL;
+	return v;
+}
+
+static void
+check(const struct form_limits *lim, const struct form_data *fd,
+    enum parse_status st)
+{
+	size_t i, files = 0;
+
+	if (st >= PARSE__MAX)
+		abort();
+	if (fd->n > lim->fields_max || fd->nfiles > lim->files_max)
+		abort();
+	for (i = 0; i < fd->n; i++) {
+		const struct field *f = &fd->v[i];
+
+		if (f->name == NULL || f->value == NULL ||
+		    f->value[f->len] != '\0')
+			abort();
+		if (f->name[0] == '\0' || strlen(f->name) > FIELD_NAME_MAX ||
+		    !is_utf8(f->name, strlen(f->name)))
+			abort();
+		if ((f->filename == NULL) != (f->ctype == NULL))
+			abort();
+		if (f->filename == NULL) {
+			if (f->len > lim->field_max ||
+			    !is_utf8(f->value, f->len))
+				abort();
+			continue;
+		}
+		files++;
+		/* A base name, safe to show: no path, no control chars. */
+		if (f->len > lim->file_max || f->filename[0] == '\0' ||
+		    strlen(f->filename) > FILENAME_MAX_LEN ||
+		    strpbrk(f->filename, "/\\") != NULL ||
+		    strcmp(f->filename, ".") == 0 ||
+		    strcmp(f->filename, "..") == 0 ||
+		    !is_utf8(f->filename, strlen(f->filename)))
+			abort();
+		for (const char *p = f->filename; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				abort();
+		/* A plain "type/subtype". */
+		if (strlen(f->ctype) > CTYPE_MAX ||
+		    strchr(f->ctype, '/') == NULL ||
+		    strchr(f->ctype, '/') == f->ctype ||
+		    strpbrk(f->ctype, " \t;\r\n\"") != NULL)
+			abort();
+	}
+	if (files != fd->nfiles)
+		abort();
+}
+
+static void
+run(const char *body, size_t len, const char *boundary,
+    const struct form_limits *lim)
+{
+	struct form_data fd;
+	enum parse_status st;
+
+	form_data_init(&fd);
+	st = multipart_parse(body, len, boundary, lim, &fd);
+	check(lim, &fd, st);
+	if (verbose())
+		fprintf(stderr, "multipart: boundary \"%s\", fields_max %zu: "
+		    "%s, %zu fields, %zu files\n", boundary, lim->fields_max,
+		    parse_status_str(st), fd.n, fd.nfiles);
+	form_data_free(&fd);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct form_limits small = {
+		64 * 1024, 20, 1024, 3, 4096
+	}, tiny = {
+		256, 2, 8, 1, 8
+	};
+	const uint8_t *nl = memchr(data, '\n', size);
+	size_t hlen = nl != NULL ? (size_t)(nl - data) : size;
+	char *ctype, *body, boundary[BOUNDARY_MAX + 1], *big;
+	size_t blen;
+
+	/* A header value is a C string: stop at a NUL, as the edge would. */
+	if ((ctype = malloc(hlen + 1)) == NULL)
+		return 0;
+	memcpy(ctype, data, hlen);
+	ctype[hlen] = '\0';
+	memset(boundary, 'x', sizeof(boundary));
+	if (multipart_boundary(ctype, boundary, sizeof(boundary)) == -1) {
+		if (verbose())
+			fprintf(stderr, "multipart: no boundary\n");
+		free(ctype);
+		return 0;
+	}
+	if (memchr(boundary, '\0', sizeof(boundary)) == NULL ||
+	    boundary[0] == '\0' || strlen(boundary) > BOUNDARY_MAX)
+		abort();
+	/* The contract: a too-small out buffer is a failure, not a cut. */
+	if ((big = malloc(strlen(boundary))) != NULL) {
+		if (multipart_boundary(ctype, big, strlen(boundary)) != -1)
+			abort();
+		free(big);
+	}
+	free(ctype);
+
+	/* The body in a buffer of its exact size, so overreads show. */
+	blen = nl != NULL ? size - hlen - 1 : 0;
+	if ((body = malloc(blen > 0 ? blen : 1)) == NULL)
+		return 0;
+	if (blen > 0)
+		memcpy(body, nl + 1, blen);
+	run(body, blen, boundary, &small);
+	run(body, blen, boundary, &tiny);
+	free(body);
+	return 0;
+}
