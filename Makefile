@@ -44,7 +44,7 @@ POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c
 UNIT_TESTS	 = buf util urlencoded multipart template formdef validate \
 		   encode json mime maildir conf handler token once
-FUZZ_TARGETS	 = urlencoded multipart formdef conf template
+FUZZ_TARGETS	 = urlencoded multipart formdef conf template pop3 devserver
 
 LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o) \
 		   $(POP3_SRCS:%.c=build/%.o)
@@ -101,7 +101,8 @@ build/asan/tests/test_%: tests/unit/test_%.c $(ASAN_OBJS)
 
 # The fuzz targets built with a plain main() that replays the corpus, so
 # that gcc builds exercise every corpus file and past crash.
-build/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJS)
+build/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJS) \
+    $(DEV_OBJS:build/%=build/asan/%)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -o $@ $^ $(PKG_LIBS)
 
@@ -156,7 +157,10 @@ fuzz:
 	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -iquote lib -iquote cgi -iquote pop3d -iquote devserver $(PKG_CFLAGS) -g -O1 \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	      -DSYSCONFDIR=\"/etc\" $(SANDBOX_CFLAGS) \
+	      -iquote pop3d -iquote devserver \
 	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c $(LIB_SRCS) $(CGI_SRCS) \
+	      $(POP3_SRCS) devserver/fcgi_client.c devserver/relay.c \
+	      devserver/static.c \
 	      $(PKG_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/corpus_$$f; \
 	    build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
@@ -197,3 +201,4 @@ clean:
 	find spool -mindepth 1 ! -name .gitignore -exec rm -rf {} + 2>/dev/null || true
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+.SECONDARY:

@@ -82,7 +82,9 @@ cgi_response_parse(const char *data, size_t len, int *status,
 			*body_off = (size_t)(nl + 1 - data);
 			break;
 		}
-		if (n >= sizeof(line) || memchr(p, '\0', n) != NULL)
+		/* A stray CR or NUL inside a header line: not relayed. */
+		if (n >= sizeof(line) || memchr(p, '\0', n) != NULL ||
+		    memchr(p, '\r', n) != NULL)
 			return -1;
 		memcpy(line, p, n);
 		line[n] = '\0';
