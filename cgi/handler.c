@@ -497,6 +497,26 @@ respond_retry(struct job *j, enum token_status st)
 	    "and send the form again.", why);
 }
 
+/* Take a token from the form's rate limit; 1 after answering 429. */
+static int
+rate_limited(struct job *j)
+{
+	char path[4200];
+	int wait;
+
+	if (j->def->rate_burst == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/ratelimit", j->conf->state_dir);
+	if ((wait = ratelimit_take(path, j->def->name, j->client,
+	    j->def->rate_burst, j->def->rate_period)) <= 0)
+		return 0;
+	respond_error(j, 429, "Too many submissions from your network. "
+	    "Please wait a little and send the form again.", "rate limit");
+	buf_reset(&j->resp->head);
+	buf_printf(&j->resp->head, "Retry-After: %d\r\n", wait);
+	return 1;
+}
+
 /* Parse, screen, validate, compose and deliver; answers every outcome. */
 static void
 process(struct job *j, struct form_data *data, const struct buf *body,
@@ -506,14 +526,11 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 	static unsigned served;
 	struct submission sub;
 	struct screen sc;
-	char id[ONCE_ID_MAX + 1], where[8192], why[64], rate_path[4200];
+	char id[ONCE_ID_MAX + 1], where[8192], why[64];
 	const char *bytes = body->data != NULL ? body->data : "";
 	enum parse_status st;
 	enum once_status os = ONCE_NEW;
-	int wait;
 
-	snprintf(rate_path, sizeof(rate_path), "%s/ratelimit",
-	    j->conf->state_dir);
 	st = boundary != NULL ?
 	    multipart_parse(bytes, body->len, boundary, &j->conf->limits,
 	    data) :
@@ -530,16 +547,10 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 		respond_success(j, id, "duplicate of an earlier submission");
 		return;
 	}
-	if (j->def->rate_burst > 0 && (wait = ratelimit_take(rate_path,
-	    j->def->name, j->client, j->def->rate_burst,
-	    j->def->rate_period)) > 0) {
-		respond_error(j, 429, "Too many submissions from your "
-		    "network. Please wait a little and send the form again.",
-		    "rate limit");
-		buf_reset(&j->resp->head);
-		buf_printf(&j->resp->head, "Retry-After: %d\r\n", wait);
+	/* Without a key, the limit applies at once; with one, only to the
+	 * first of twins (below), so a double click never sees a 429. */
+	if (!sc.has_key && rate_limited(j))
 		return;
-	}
 	if (sc.refuse) {
 		respond_retry(j, sc.token);
 		return;
@@ -562,6 +573,10 @@ process(struct job *j, struct form_data *data, const struct buf *body,
 		respond_error(j, 503, msg_busy, os == ONCE_BUSY ?
 		    "a twin request is still being delivered" :
 		    "idempotency records unusable");
+		return;
+	}
+	if (sc.has_key && rate_limited(j)) {
+		once_abort(j->once_dir, sc.key);
 		return;
 	}
 	memset(&sub, 0, sizeof(sub));

@@ -312,6 +312,23 @@ sandbox_test(const struct conf *conf)
 	exit(1);
 }
 
+/*
+ * Read what is left of a small body the answer did not need (a 404, a
+ * 405, a token): libfcgi can keep the web server's connection open only
+ * when the request's input was read to its end.  A large rest is not
+ * read: the connection is closed instead.
+ */
+static void
+drain_stdin(FCGX_Request *fr)
+{
+	char chunk[4096];
+	int n, total = 0;
+
+	while (total < 64 * 1024 &&
+	    (n = FCGX_GetStr(chunk, sizeof(chunk), fr->in)) > 0)
+		total += n;
+}
+
 static void
 worker_run(const struct conf *conf, int listen_fd)
 {
@@ -341,6 +358,7 @@ worker_run(const struct conf *conf, int listen_fd)
 			FCGX_PutStr(out.data, (int)out.len, fr.out);
 		buf_free(&out);
 		response_free(&resp);
+		drain_stdin(&fr);
 		FCGX_Finish_r(&fr);
 		in_request = 0;
 	}
@@ -500,10 +518,7 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	if (conf_path == NULL)
-		conf_path = getenv("FORMDROP_CONF");
-	if (conf_path == NULL)
-		conf_path = CONF_DEFAULT_PATH;
+	conf_path = conf_choose_path(conf_path);
 
 	if (selftest_key != NULL && selftest == NULL)
 		usage();

@@ -5,6 +5,7 @@
  * recovered; only a bad token on a form that refuses them is answered
  * with a page that asks to send again.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -42,6 +43,21 @@ is_idempotency_key(const char *s)
 	return 1;
 }
 
+/*
+ * The record key of a value: its source is part of it, so that a client's
+ * Idempotency-Key can never take the place of a token's nonce.
+ */
+static void
+set_key(const struct formdef *def, const char *source, const char *value,
+    struct screen *sc)
+{
+	char tagged[300];
+
+	snprintf(tagged, sizeof(tagged), "%s:%s", source, value);
+	once_key(def->name, tagged, sc->key);
+	sc->has_key = 1;
+}
+
 void
 screen_submission(const struct conf *conf, const struct formdef *def,
     struct form_data *data, const char *idem_header, struct screen *sc)
@@ -59,7 +75,7 @@ screen_submission(const struct conf *conf, const struct formdef *def,
 		/* Absent is as suspicious as filled: a bot built the post. */
 		if (nhp == 0)
 			sc->spam = "honeypot field missing";
-		else if (filled)
+		else if (filled || nhp > 1)
 			sc->spam = "honeypot field filled";
 	}
 	if (def->token_required) {
@@ -67,18 +83,20 @@ screen_submission(const struct conf *conf, const struct formdef *def,
 		    TOKEN_MALFORMED) : !have_tok ? TOKEN_MALFORMED :
 		    token_check(&conf->token_keys, tok, def->name, time(NULL),
 		    def->token_min_age, def->token_max_age, nonce);
-		if (sc->token == TOKEN_OK) {
-			once_key(def->name, nonce, sc->key);
-			sc->has_key = 1;
-		} else if (def->token_junk) {
+		/* An authentic token (even too young or expired) is sent
+		 * once: its nonce is the key, also on the way to .Junk. */
+		if (sc->token == TOKEN_OK || (def->token_junk &&
+		    (sc->token == TOKEN_TOO_YOUNG ||
+		    sc->token == TOKEN_EXPIRED))) {
+			set_key(def, "token", nonce, sc);
+		}
+		if (sc->token != TOKEN_OK && def->token_junk) {
 			if (sc->spam == NULL)
 				sc->spam = token_status_str(sc->token);
-		} else
+		} else if (sc->token != TOKEN_OK)
 			sc->refuse = 1;
 	}
 	if (!sc->has_key && idem_header != NULL &&
-	    is_idempotency_key(idem_header)) {
-		once_key(def->name, idem_header, sc->key);
-		sc->has_key = 1;
-	}
+	    is_idempotency_key(idem_header))
+		set_key(def, "header", idem_header, sc);
 }

@@ -104,7 +104,9 @@ queue(struct MHD_Connection *conn, struct request *rq, int status,
 {
 	enum MHD_Result r;
 
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (MHD_get_response_header(resp, "X-Content-Type-Options") == NULL)
+		MHD_add_response_header(resp, "X-Content-Type-Options",
+		    "nosniff");
 	r = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	rq->status = status;

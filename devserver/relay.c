@@ -2,6 +2,7 @@
  * The handler connection pool and the CGI response parser of
  * formdrop-devserver.  The pool is shared by the connection threads.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,32 @@ relay_init(const char *handler_addr)
 	handler = handler_addr;
 }
 
+/*
+ * 1 if an idle pooled connection is still usable: nothing to read on it.
+ * The handler closes a connection whose request it did not read to the
+ * end; that shows as readable (EOF) here, before any request is sent.
+ */
+static int
+is_alive(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 0;
+}
+
 int
 relay_get(struct fcgi_conn *c)
 {
 	int fd = -1;
 
 	pthread_mutex_lock(&pool_lock);
-	if (pool_n > 0)
+	while (pool_n > 0 && fd == -1) {
 		fd = pool[--pool_n];
+		if (!is_alive(fd)) {
+			close(fd);
+			fd = -1;
+		}
+	}
 	pthread_mutex_unlock(&pool_lock);
 	if (fd == -1)
 		return fcgi_connect(c, handler, HANDLER_TIMEOUT);

@@ -7,6 +7,7 @@
 #include <sys/file.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -37,7 +38,11 @@ client_key(const char *form, const char *client)
 	size_t netlen = 0;
 	uint64_t k;
 
-	if (inet_pton(AF_INET6, client, net) == 1) {
+	if (inet_pton(AF_INET6, client, net) == 1 &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)net)) {
+		memmove(net, net + 12, 4);	/* ::ffff:a.b.c.d is IPv4 */
+		netlen = 4;
+	} else if (inet_pton(AF_INET6, client, net) == 1) {
 		memset(net + 8, 0, 8);
 		netlen = 16;
 	} else if (inet_pton(AF_INET, client, net) == 1)

@@ -51,10 +51,7 @@ maildrop_name_size(const char *name)
 void
 maildrop_uidl(const char *name, char out[UIDL_MAX + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t n = strcspn(name, ",:"), i;
-	unsigned char md[32];
-	unsigned int mdlen;
 	int ok = n > 0 && n <= UIDL_MAX;
 
 	for (i = 0; ok && i < n; i++)
@@ -65,12 +62,8 @@ maildrop_uidl(const char *name, char out[UIDL_MAX + 1])
 		out[n] = '\0';
 		return;
 	}
-	EVP_Digest(name, n, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	if (sha256_hex(name, n, out) == -1)
+		out[0] = '\0';
 }
 
 /* Size with CRLF line ends of a file without ",W=": read it. */

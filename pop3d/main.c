@@ -383,10 +383,7 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	if (conf_path == NULL)
-		conf_path = getenv("FORMDROP_CONF");
-	if (conf_path == NULL)
-		conf_path = CONF_DEFAULT_PATH;
+	conf_path = conf_choose_path(conf_path);
 	log_init("formdrop-pop3d", foreground || check);
 
 	diag_init(&diag);
