@@ -79,7 +79,7 @@ copy_template(const char *dir, const char *name)
 {
 	char *tdir = tu_path(tu_srcdir(), "templates");
 	char *src = tu_path(tdir, name), *data, *line, *next, *out;
-	size_t len, o = 0;
+	size_t len = 0, o = 0;
 
 	data = tu_read_file(src, &len);
 	out = calloc(1, len + 1);
