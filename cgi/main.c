@@ -9,6 +9,7 @@
  *	(CGI variables, no socket)	answer one request as plain CGI
  *	--check				validate the configuration and exit
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +43,7 @@
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t reloading;
+static pid_t parent_pid;
 static volatile sig_atomic_t in_request;
 
 static void
@@ -342,6 +344,9 @@ worker_run(const struct conf *conf, int listen_fd)
 	sa.sa_handler = on_worker_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* A worker whose supervisor is gone (killed) stops too. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent_pid)
+		_exit(0);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
 	confine(conf);
@@ -396,6 +401,7 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	parent_pid = getpid();
 	for (i = 0; i < n; i++)
 		pids[i] = worker_start(conf, listen_fd);
 	while (!stopping) {

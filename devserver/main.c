@@ -502,6 +502,31 @@ watch_sweep(void)
 	pthread_mutex_unlock(&watch_lock);
 }
 
+/*
+ * %-decode a URL in place as libmicrohttpd would, except that %00 becomes
+ * a backslash: a NUL would silently cut the path ("/a.html%00.txt" would
+ * serve /a.html), a backslash is refused by the path checks.
+ */
+static size_t
+unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *o = s, *p;
+	int hi, lo;
+
+	(void)cls;
+	(void)conn;
+	for (p = s; *p != '\0'; p++) {
+		if (p[0] == '%' && (hi = hex_value(p[1])) != -1 &&
+		    (lo = hex_value(p[2])) != -1) {
+			*o++ = hi == 0 && lo == 0 ? '\\' : (char)(hi << 4 | lo);
+			p += 2;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return (size_t)(o - s);
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -530,8 +555,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		rq->relay_ok = 1;
 		return MHD_YES;
 	}
-	if (!rq->relay)
+	if (!rq->relay) {
+		/* Read (and drop) a body before answering: answering first
+		 * would cut the client off mid-request. */
+		if (*upload_data_size > 0) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
 		return serve_file(conn, rq, url);
+	}
 	if (!rq->relay_ok) {
 		*upload_data_size = 0;	/* a 502 is already queued */
 		return MHD_YES;
@@ -742,7 +774,7 @@ main(int argc, char *argv[])
 		opt.handler = handler_addr;
 		handler_start();
 	}
-	relay_init(opt.handler);
+	relay_init(opt.handler, opt.workers);
 	handler_wait_ready();
 
 	memset(&sa, 0, sizeof(sa));
@@ -757,6 +789,7 @@ main(int argc, char *argv[])
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,

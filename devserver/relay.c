@@ -7,24 +7,63 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "relay.h"
 #include "util.h"
 
-#define POOL_MAX	8
+#define POOL_MAX	64
 #define HANDLER_TIMEOUT	60	/* seconds for the handler to answer */
 #define CGI_HEADER_MAX	4096
 
+/*
+ * A libfcgi worker serves one connection at a time and stays with a kept
+ * connection until it closes.  So at most as many connections as the
+ * handler has workers may exist at once (the slots), or a new connection
+ * would wait for a worker that an idle pooled one holds.
+ */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_free = PTHREAD_COND_INITIALIZER;
 static int pool[POOL_MAX];
-static size_t pool_n;
+static size_t pool_n, slots_used, slots_max = 1;
 static const char *handler;
 
 void
-relay_init(const char *handler_addr)
+relay_init(const char *handler_addr, unsigned workers)
 {
 	handler = handler_addr;
+	slots_max = workers < 1 ? 1 : workers > POOL_MAX ? POOL_MAX : workers;
+}
+
+/* Wait for a connection slot; 0, or -1 after HANDLER_TIMEOUT. */
+static int
+slot_take(void)
+{
+	struct timespec until;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += HANDLER_TIMEOUT;
+	pthread_mutex_lock(&pool_lock);
+	while (slots_used >= slots_max && r == 0)
+		r = pthread_cond_timedwait(&slot_free, &pool_lock, &until);
+	if (slots_used < slots_max) {
+		slots_used++;
+		r = 0;
+	} else
+		r = -1;
+	pthread_mutex_unlock(&pool_lock);
+	return r;
+}
+
+static void
+slot_give(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	slots_used--;
+	pthread_cond_signal(&slot_free);
+	pthread_mutex_unlock(&pool_lock);
 }
 
 /*
@@ -45,6 +84,8 @@ relay_get(struct fcgi_conn *c)
 {
 	int fd = -1;
 
+	if (slot_take() == -1)
+		return -1;
 	pthread_mutex_lock(&pool_lock);
 	while (pool_n > 0 && fd == -1) {
 		fd = pool[--pool_n];
@@ -54,10 +95,14 @@ relay_get(struct fcgi_conn *c)
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
-	if (fd == -1)
-		return fcgi_connect(c, handler, HANDLER_TIMEOUT);
-	buf_init(&c->params, 64 * 1024);
-	c->fd = fd;
+	if (fd == -1 && fcgi_connect(c, handler, HANDLER_TIMEOUT) == -1) {
+		slot_give();
+		return -1;
+	}
+	if (fd != -1) {
+		buf_init(&c->params, 64 * 1024);
+		c->fd = fd;
+	}
 	return 0;
 }
 
@@ -69,7 +114,7 @@ relay_put(struct fcgi_conn *c, int keep)
 	c->fd = -1;
 	buf_free(&c->params);
 	if (fd == -1)
-		return;
+		return;		/* already given back */
 	pthread_mutex_lock(&pool_lock);
 	if (keep && pool_n < POOL_MAX) {
 		pool[pool_n++] = fd;
@@ -78,6 +123,7 @@ relay_put(struct fcgi_conn *c, int keep)
 	pthread_mutex_unlock(&pool_lock);
 	if (fd != -1)
 		close(fd);
+	slot_give();
 }
 
 int

@@ -22,8 +22,11 @@ typedef void (*cgi_header_fn)(void *arg, const char *name,
 int	cgi_response_parse(const char *data, size_t len, int *status,
 	    cgi_header_fn fn, void *arg, size_t *body_off);
 
-/* Where the handler listens, and the idle connections to it. */
-void	relay_init(const char *handler_addr);
+/*
+ * Where the handler listens and how many workers it has: at most that
+ * many connections are open at once, idle ones kept for reuse.
+ */
+void	relay_init(const char *handler_addr, unsigned workers);
 /* A connection to the handler, reused when one is idle; 0 or -1. */
 int	relay_get(struct fcgi_conn *);
 /* Give a connection back for reuse (keep = 0: close it). */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "static.h"
 
@@ -29,6 +30,48 @@ static_url_is_safe(const char *url, size_t len)
 	return 1;
 }
 
+/*
+ * 1 if a symbolic link on the way to url leads out of root, whether or
+ * not the rest of the path exists: a 403 for links out and a 404 for
+ * missing files would tell what exists outside the site.
+ */
+static int
+leaves_root(const char *root, const char *url)
+{
+	char prefix[PATH_MAX], *real;
+	size_t rootlen = strlen(root), i;
+	struct stat st;
+	int n, out;
+
+	for (i = 1; url[i - 1] != '\0'; i++) {
+		if (url[i] != '/' && url[i] != '\0')
+			continue;
+		n = snprintf(prefix, sizeof(prefix), "%s%.*s", root, (int)i, url);
+		if (n < 0 || (size_t)n >= sizeof(prefix))
+			return 1;
+		if (lstat(prefix, &st) == -1)
+			return 0;	/* missing inside the root: a 404 */
+		if (!S_ISLNK(st.st_mode))
+			continue;
+		if ((real = realpath(prefix, NULL)) == NULL) {
+			/* A dangling link: where would it lead? */
+			char target[PATH_MAX];
+			ssize_t t = readlink(prefix, target, sizeof(target) - 1);
+
+			if (t <= 0)
+				return 1;
+			target[t] = '\0';
+			return target[0] == '/' || strstr(target, "..") != NULL;
+		}
+		out = strncmp(real, root, rootlen) != 0 ||
+		    (real[rootlen] != '/' && real[rootlen] != '\0');
+		free(real);
+		if (out)
+			return 1;
+	}
+	return 0;
+}
+
 enum static_result
 static_resolve(const char *root, const char *url, char *out, size_t outsz)
 {
@@ -38,6 +81,8 @@ static_resolve(const char *root, const char *url, char *out, size_t outsz)
 	int n;
 
 	if (!static_url_is_safe(url, len))
+		return STATIC_FORBIDDEN;
+	if (leaves_root(root, url))
 		return STATIC_FORBIDDEN;
 	n = snprintf(joined, sizeof(joined), "%s%s%s", root, url,
 	    url[len - 1] == '/' ? "index.html" : "");

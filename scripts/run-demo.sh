@@ -29,9 +29,10 @@ if [ ! -f "$demo/users" ]; then
 	 echo "merchant:$hash::::mail/orders::"
 	 echo "contact:$hash::::mail/contact::") > "$demo/users"
 fi
-if [ ! -f "$demo/formdrop.conf" ]; then
-	cat > "$demo/formdrop.conf" <<CONF
-; Demo configuration written by make run.  See formdrop.conf(5).
+# Written on every run (with this run's ports); everything else is kept.
+cat > "$demo/formdrop.conf" <<CONF
+; Demo configuration written by make run on every start (edit
+; scripts/run-demo.sh, not this file).  See formdrop.conf(5).
 [formdrop]
 forms = $root/templates
 hostname = formdrop.localhost
@@ -63,7 +64,6 @@ key = pop3.key
 users = users
 user = $(id -un)
 CONF
-fi
 
 cgi/formdrop.fcgi -c "$demo/formdrop.conf" --check
 pop3d/formdrop-pop3d -c "$demo/formdrop.conf" --check

@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Drives the Debian chromium (never a downloaded browser) through the
+// formdrop demo pages for tests/e2e/test_browser.py.
+//
+//   node drive.js SPEC.json
+//
+// SPEC: { "scenario": "order" | "contact-error",
+//         "base": "http://127.0.0.1:PORT",
+//         "javaScript": true | false,
+//         "userDataDir": a fresh folder,
+//         "artifacts": folder for screenshots,
+//         "minAgeMs": wait this long after loading before submitting
+//                     (the form token is refused when younger),
+//         "values": { ... what to type }, "attachment": file path }
+// Prints one line of JSON with what happened (the submission id, ...).
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+  "--disable-background-networking", "--disable-component-update",
+  "--disable-sync", "--no-first-run",
+];
+
+async function settle(loadedAt, minAgeMs) {
+  const left = loadedAt + (minAgeMs || 0) - Date.now();
+  if (left > 0) await new Promise((r) => setTimeout(r, left));
+}
+
+async function order(page, spec, out) {
+  const v = spec.values;
+  const resp = await page.goto(spec.base + "/order.html");
+  out.pageStatus = resp.status();
+  const loadedAt = Date.now();
+  out.token = await page.inputValue("input[name='_token']");
+  await page.fill("#name", v.name);
+  await page.fill("#email", v.email);
+  await page.fill("#phone", v.phone);
+  await page.fill("#address", v.address);
+  for (let i = 0; i < v.items.length; i++) {
+    await page.locator("input[name='item']").nth(i).fill(v.items[i][0]);
+    await page.locator("input[name='quantity']").nth(i).fill(v.items[i][1]);
+  }
+  await page.fill("#notes", v.notes);
+  await page.setInputFiles("#attachment", spec.attachment);
+  await settle(loadedAt, spec.minAgeMs);
+  await page.screenshot({ path: path.join(spec.artifacts,
+    "order-form-filled.png"), fullPage: true });
+  await Promise.all([
+    page.waitForURL(/\/thanks\.html\?id=/, { timeout: 30000 }),
+    page.click("button[type=submit]"),
+  ]);
+  await page.waitForFunction(
+    () => document.getElementById("ref").textContent.length > 0);
+  out.url = page.url();
+  out.id = new URL(page.url()).searchParams.get("id");
+  out.ref = await page.textContent("#ref");
+  out.heading = await page.textContent("h1");
+  await page.screenshot({ path: path.join(spec.artifacts,
+    "order-thanks.png"), fullPage: true });
+}
+
+async function contactError(page, spec, out) {
+  const v = spec.values;
+  const resp = await page.goto(spec.base + "/contact.html");
+  out.pageStatus = resp.status();
+  const loadedAt = Date.now();
+  out.token = await page.inputValue("input[name='_token']");
+  await page.fill("#name", v.name);
+  await page.fill("#email", v.email);
+  await page.fill("#message", v.message);
+  await settle(loadedAt, spec.minAgeMs);
+  const shot = path.join(spec.artifacts, spec.javaScript === false ?
+    "contact-error-nojs.png" : "contact-error-js.png");
+  if (spec.javaScript === false) {
+    // A plain form post: the browser shows the handler's page.
+    const [nav] = await Promise.all([
+      page.waitForNavigation({ timeout: 30000 }),
+      page.click("button[type=submit]"),
+    ]);
+    out.status = nav ? nav.status() : null;
+    out.url = page.url();
+    out.contentType = nav ? nav.headers()["content-type"] : null;
+    out.text = await page.innerText("body");
+    out.html = await page.content();
+  } else {
+    const [r] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith("/submit/contact") &&
+        r.request().method() === "POST", { timeout: 30000 }),
+      page.click("button[type=submit]"),
+    ]);
+    out.status = r.status();
+    out.contentType = r.headers()["content-type"];
+    out.json = await r.json();
+    await page.waitForSelector("#error-email", { timeout: 10000 });
+    out.url = page.url();
+    out.errorEmail = await page.textContent("#error-email");
+    out.errorIds = await page.$$eval(".error", (es) => es.map((e) => e.id));
+    out.ariaInvalid = await page.getAttribute("#email", "aria-invalid");
+    out.describedBy = await page.getAttribute("#email", "aria-describedby");
+    // The error paragraph sits right after the email field.
+    out.nextToEmail = await page.$eval("#email",
+      (e) => e.nextElementSibling && e.nextElementSibling.id);
+    out.summary = await page.textContent("[data-summary]");
+    out.summaryHidden = await page.$eval("[data-summary]", (e) => e.hidden);
+    out.typedKept = await page.inputValue("#message");
+  }
+  await page.screenshot({ path: shot, fullPage: true });
+}
+
+const SCENARIOS = { "order": order, "contact-error": contactError };
+
+async function main() {
+  const spec = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  const run = SCENARIOS[spec.scenario];
+  if (!run) throw new Error("unknown scenario " + spec.scenario);
+  fs.mkdirSync(spec.artifacts, { recursive: true });
+  const ctx = await chromium.launchPersistentContext(spec.userDataDir, {
+    executablePath: spec.executablePath || "/usr/bin/chromium",
+    headless: true,
+    args: ARGS,
+    javaScriptEnabled: spec.javaScript !== false,
+    viewport: { width: 1024, height: 900 },
+    timeout: 60000,
+  });
+  const out = { scenario: spec.scenario, consoleErrors: [], requests: [] };
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    page.setDefaultTimeout(30000);
+    page.on("console", (m) => {
+      if (m.type() === "error") out.consoleErrors.push(m.text());
+    });
+    page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+    page.on("response", (r) => out.requests.push(
+      [r.request().method(), new URL(r.url()).pathname, r.status()]));
+    out.browserVersion = ctx.browser() ? ctx.browser().version() : null;
+    await run(page, spec, out);
+  } finally {
+    await ctx.close();
+  }
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+main().catch((e) => {
+  process.stderr.write((e && e.stack) || String(e));
+  process.stderr.write("\n");
+  process.exit(1);
+});

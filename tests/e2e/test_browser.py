@@ -1,0 +1,299 @@
+"""
+The demo forms in a real browser: Debian's headless chromium driven by
+playwright-core (tests/e2e/browser/drive.js; npm installs playwright-core
+there when node_modules is missing, no browser is ever downloaded)
+against formdrop-devserver over www/ with the shipped forms (form token,
+decoy field, rate limit) and an orders mailbox that signs and encrypts to
+the demo certificates of scripts/demo-certs.sh.
+
+  - an order typed into /order.html with two item rows and a file lands on
+    the thank-you page; the message found in the Maildir decrypts with the
+    merchant's key, verifies against the demo CA, and its JSON copy holds
+    exactly what was typed and the file's SHA-256;
+  - the contact form with an address the browser accepts but the handler
+    refuses: with JavaScript the JSON error appears beside the email field
+    (#error-email); without, the handler's 422 page names the field;
+    nothing is delivered either way.
+
+Screenshots go to tests/e2e/artifacts/.
+"""
+
+import email
+import email.policy
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import devserver_helpers as dh
+import e2e_helpers as h
+
+BROWSER_DIR = h.REPO / "tests" / "e2e" / "browser"
+ARTIFACTS = h.REPO / "tests" / "e2e" / "artifacts"
+DEMO_CERTS = h.REPO / "scripts" / "demo-certs.sh"
+CHROMIUM = "/usr/bin/chromium"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+MIN_AGE_MS = 4000       # the shipped forms refuse a token younger than 3 s
+
+
+# ------------------------------------------------------------ set-up
+
+def _need_tools():
+    if not shutil.which("chromium") or not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed: apt-get install -y chromium "
+                    "(Debian's package; the tests never download a browser)")
+    if not NODE or not NPM:
+        pytest.skip("node and npm are not installed: apt-get install -y "
+                    "nodejs npm")
+    if not dh.DEVSERVER.exists():
+        pytest.fail(f"{dh.DEVSERVER} does not exist: build it with make "
+                    "first", pytrace=False)
+
+
+def _need_playwright():
+    if (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return
+    lock = (BROWSER_DIR / "package-lock.json").exists()
+    cmd = [NPM, "ci" if lock else "install", "--no-audit", "--no-fund"]
+    env = h.clean_env(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        if k in os.environ:         # npm may need the proxy clean_env drops
+            env[k] = os.environ[k]
+    p = subprocess.run(cmd, cwd=BROWSER_DIR, capture_output=True, env=env,
+                       timeout=300)
+    if p.returncode != 0:
+        pytest.skip("npm could not install playwright-core:\n"
+                    + p.stderr.decode(errors="replace")[-2000:])
+
+
+class Site:
+    def __init__(self, root, pki, conf, maildirs, devserver):
+        self.root, self.pki, self.conf = root, pki, conf
+        self.maildirs, self.ds = maildirs, devserver
+
+
+@pytest.fixture(scope="module")
+def site(request):
+    _need_tools()
+    _need_playwright()
+    root = h.make_tmpdir("fd-browser-")
+    if not os.environ.get("FORMDROP_E2E_KEEP"):
+        request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    pki = root / "pki"
+    p = subprocess.run(["sh", str(DEMO_CERTS), str(pki)], capture_output=True,
+                       timeout=120, env=h.clean_env())
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    smime = [f"recipients = {pki / 'merchant.crt'} {pki / 'staff.crt'}",
+             f"escrow = {pki / 'escrow.crt'}",
+             f"sign_cert = {pki / 'gateway-chain.crt'}",
+             f"sign_key = {pki / 'gateway.key'}",
+             "encrypted_subject = Order {{id}} (encrypted)"]
+    # The shipped forms as they are: token, decoy and rate limit included.
+    conf, maildirs = h.write_config(root, forms=h.TEMPLATES,
+                                    mailbox_extra={"orders": smime})
+    d = dh.Devserver(root, conf=conf, workers=2)
+    request.addfinalizer(d.stop)
+    d.start()
+    ARTIFACTS.mkdir(exist_ok=True)
+    return Site(root, pki, conf, maildirs, d)
+
+
+def drive(site, scenario, name, **spec):
+    """Run drive.js with a fresh chromium profile; its JSON result."""
+    profile = site.root / f"profile-{name}"
+    spec.update(scenario=scenario, base=site.ds.base,
+                userDataDir=str(profile), artifacts=str(ARTIFACTS),
+                executablePath=CHROMIUM, minAgeMs=MIN_AGE_MS)
+    spec_file = site.root / f"spec-{name}.json"
+    spec_file.write_text(json.dumps(spec), encoding="utf-8")
+    env = h.clean_env(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", HOME=str(
+        site.root))
+    p = subprocess.run([NODE, str(BROWSER_DIR / "drive.js"), str(spec_file)],
+                       cwd=BROWSER_DIR, capture_output=True, env=env,
+                       timeout=150)
+    assert p.returncode == 0, (
+        f"drive.js {scenario} failed:\n{p.stderr.decode(errors='replace')}\n"
+        f"devserver log:\n{site.ds.log_text()[-3000:]}")
+    return json.loads(p.stdout.decode().strip().splitlines()[-1])
+
+
+def all_files(folder):
+    """Every file under folder (Maildirs, .Junk included), relative."""
+    out = set()
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            out.add(os.path.relpath(os.path.join(dirpath, f), folder))
+    return out
+
+
+def openssl(args, data=None, what="openssl"):
+    p = subprocess.run([OPENSSL, *map(str, args)], input=data,
+                       capture_output=True, timeout=h.TIMEOUT,
+                       env=h.clean_env())
+    assert p.returncode == 0, f"{what} failed:\n" + p.stderr.decode(
+        errors="replace")
+    return p.stdout
+
+
+# ------------------------------------------------------------------ order
+
+ORDER = {
+    "name": "Zoë Browser-Käufer",
+    "email": "zoe.buyer@example.org",
+    "phone": "+49 30 1234567",
+    "address": "Straße des 17. Juni 135\n10623 Berlin\nGermany",
+    "items": [["Widget — large “deluxe”", "2"], ["Gadget ünï 日本", "15"]],
+    "notes": "Please ring twice.\nLeave it with the neighbour ☺ if nobody "
+             "is in.",
+}
+
+
+def test_order_in_chromium_arrives_encrypted_and_signed(site):
+    attachment = site.root / "delivery-plan.pdf"
+    blob = (b"%PDF-1.4\n% formdrop browser test\n" + bytes(range(256)) * 40
+            + os.urandom(4096) + b"\n%%EOF\n")
+    attachment.write_bytes(blob)
+    before = all_files(site.root / "spool")
+    out = drive(site, "order", "order", javaScript=True, values=ORDER,
+                attachment=str(attachment))
+    id = out["id"]
+    assert out["pageStatus"] == 200, out
+    assert out["token"], "order.html was served without a form token"
+    assert h.ID_RE.match(id or ""), out
+    assert out["url"].endswith(f"/thanks.html?id={id}"), out
+    assert out["ref"] == f" (reference {id})", out
+    assert out["heading"] == "Thank you"
+    assert ["POST", "/submit/order", 200] in out["requests"], out["requests"]
+    unexpected = [r for r in out["requests"] if r[2] >= 400 and
+                  r[1] != "/favicon.ico"]
+    assert not unexpected, unexpected
+    for shot in ("order-form-filled.png", "order-thanks.png"):
+        png = (ARTIFACTS / shot).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000, shot
+
+    # Exactly one new file, in orders/new (not in .Junk: the token passed).
+    new = all_files(site.root / "spool") - before
+    assert len(new) == 1, new
+    rel = new.pop()
+    assert rel.startswith("orders/new/"), rel
+    path = site.root / "spool" / rel
+    raw = path.read_bytes()
+    outer = email.message_from_bytes(raw, policy=email.policy.default)
+    assert outer.get_content_type() == "application/pkcs7-mime", outer
+    assert str(outer["Subject"]) == f"Order {id} (encrypted)"
+    for secret in (b"Browser", b"zoe.buyer", b"Widget", "Straße".encode(),
+                   b"delivery-plan"):
+        assert secret not in raw, f"{secret!r} readable in the stored message"
+
+    pki = site.pki
+    signed = openssl(["cms", "-decrypt", "-in", path, "-inkey",
+                      pki / "merchant.key", "-recip", pki / "merchant.crt"],
+                     what="openssl cms -decrypt (merchant)")
+    inner_raw = openssl(["cms", "-verify", "-CAfile", pki / "ca.crt"],
+                        data=signed, what="openssl cms -verify")
+    inner = email.message_from_bytes(inner_raw, policy=email.policy.default)
+    assert str(inner["Subject"]) == f"Order from {ORDER['name']}", inner[
+        "Subject"]
+    assert "X-Formdrop-Spam" not in inner
+    json_parts = [p for p in inner.walk()
+                  if p.get_filename() == "submission.json"]
+    assert len(json_parts) == 1, [p.get_content_type() for p in inner.walk()]
+    data = json.loads(json_parts[0].get_payload(decode=True).decode("utf-8"))
+    assert data["form"] == "order" and data["id"] == id, data
+    typed = {k: ORDER[k] for k in ("name", "email", "phone", "address",
+                                   "notes")}
+    typed["item"] = [i for i, _ in ORDER["items"]]
+    typed["quantity"] = [q for _, q in ORDER["items"]]
+    fields = dict(data["fields"])
+    # The file field may be listed by its file name; the file itself is in
+    # "files".  Nothing else: no token, no decoy, no empty third row.
+    if "attachment" in fields:
+        assert fields.pop("attachment") in ("delivery-plan.pdf", ""), data
+    # Browsers send a textarea's line breaks as CRLF (HTML form
+    # submission); the JSON copy keeps them as sent.
+    fields = {k: v.replace("\r\n", "\n") if isinstance(v, str) else v
+              for k, v in fields.items()}
+    assert fields == typed, json.dumps(data["fields"], ensure_ascii=False)
+    sha = hashlib.sha256(blob).hexdigest()
+    assert len(data["files"]) == 1, data["files"]
+    f = data["files"][0]
+    assert (f["field"], f["filename"], f["type"], int(f["size"]),
+            f["sha256"].lower()) == ("attachment", "delivery-plan.pdf",
+                                     "application/pdf", len(blob), sha), f
+    atts = [p for p in inner.walk() if p.get_filename() == "delivery-plan.pdf"]
+    assert len(atts) == 1
+    assert hashlib.sha256(atts[0].get_payload(decode=True)).hexdigest() == sha
+    text = next(p for p in inner.walk()
+                if p.get_content_type() == "text/plain").get_content()
+    for v in (ORDER["name"], ORDER["email"], "2 x Widget — large “deluxe”",
+              "15 x Gadget ünï 日本", "Straße des 17. Juni 135"):
+        assert v in text, (v, text)
+
+    # The escrow key reads it too; the gateway's signature is checked
+    # above against the demo CA.
+    openssl(["cms", "-decrypt", "-in", path, "-inkey", pki / "escrow.key",
+             "-recip", pki / "escrow.crt"], what="decrypt with escrow key")
+
+    # Last, as it is about the page rather than the delivery: the page
+    # runs without errors in the console (a failed favicon.ico aside).
+    errors = [e for e in out["consoleErrors"]
+              if not e.startswith("Failed to load resource")]
+    assert errors == [], errors
+
+
+# ---------------------------------------------------------------- contact
+
+BAD = {"name": "Erin Error", "email": "erin@localhost",     # no dot: refused
+       "message": "This must not be delivered.\nZweite Zeile ✓"}
+
+
+def test_contact_error_beside_field_with_javascript(site):
+    before = all_files(site.root / "spool")
+    out = drive(site, "contact-error", "contact-js", javaScript=True,
+                values=BAD)
+    assert out["token"], "contact.html was served without a form token"
+    assert out["status"] == 422, out
+    assert out["contentType"].startswith("application/json"), out
+    doc = out["json"]
+    assert doc["ok"] is False and set(doc["fields"]) == {"email"}, doc
+    assert out["errorEmail"] == doc["fields"]["email"], out
+    assert "email" in out["errorEmail"].lower(), out
+    assert out["errorIds"] == ["error-email"], out
+    assert out["ariaInvalid"] == "true"
+    assert out["describedBy"] == "error-email"
+    assert out["nextToEmail"] == "error-email", "error not beside the field"
+    assert out["summaryHidden"] is False and out["summary"] == doc["error"]
+    assert out["url"].endswith("/contact.html"), out["url"]
+    assert out["typedKept"] == BAD["message"]
+    errors = [e for e in out["consoleErrors"]
+              if not e.startswith("Failed to load resource")]
+    assert errors == [], errors
+    unexpected = [r for r in out["requests"] if r[2] >= 400 and
+                  r[1] not in ("/favicon.ico", "/submit/contact")]
+    assert not unexpected, unexpected
+    assert all_files(site.root / "spool") == before, "something was delivered"
+    assert (ARTIFACTS / "contact-error-js.png").stat().st_size > 5000
+
+
+def test_contact_error_page_without_javascript(site):
+    before = all_files(site.root / "spool")
+    out = drive(site, "contact-error", "contact-nojs", javaScript=False,
+                values=BAD)
+    assert out["token"], "without JavaScript the token must be in the page"
+    assert out["status"] == 422, out
+    assert out["contentType"].startswith("text/html"), out
+    assert out["url"].endswith("/submit/contact"), out["url"]
+    text = out["text"]
+    assert "Email address" in text or "email" in text.lower(), text
+    assert "must be an email address" in text, text
+    for other in ("Your name", "Message"):
+        # Only the failing field is listed as an error.
+        assert f"{other}:" not in text and f"{other} must" not in text, text
+    assert "erin@localhost" not in out["html"] or "&" not in BAD["email"]
+    assert all_files(site.root / "spool") == before, "something was delivered"
+    assert (ARTIFACTS / "contact-error-nojs.png").stat().st_size > 5000
