@@ -53,6 +53,8 @@
 #define POP3_CONNECTIONS_MAX	100	/* default, all clients together */
 #define POP3_PER_CLIENT_MAX	10	/* default, per client address */
 #define POP3_FAIL_DELAY_MAX	30	/* seconds after repeated failures */
+#define POP3_FAIL_REFUSE	10	/* failures from an address ... */
+#define POP3_FAIL_MEMORY	(15 * 60) /* ... within this: refused */
 #define UIDL_MAX		70	/* RFC 1939 */
 
 #endif

@@ -312,6 +312,9 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 	if (strcmp(name, "max_per_client") == 0)
 		return pop3_number(l, line, name, value, 1, 100000,
 		    &p->max_per_client);
+	if (strcmp(name, "max_login_failures") == 0)
+		return pop3_number(l, line, name, value, 1, 1000,
+		    &p->max_login_failures);
 	if (strcmp(name, "archive_days") == 0)
 		return pop3_number(l, line, name, value, 0, 3650,
 		    &p->archive_days);
@@ -325,8 +328,8 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 	}
 	diag_error(l->diag, l->conf->path, line, "unknown key \"%s\" in "
 	    "[pop3] (listen, listen_tls, certificate, key, users, user, "
-	    "timeout, max_connections, max_per_client, archive_days, "
-	    "allow_plaintext)", name);
+	    "timeout, max_connections, max_per_client, max_login_failures, "
+	    "archive_days, allow_plaintext)", name);
 	return -1;
 }
 
@@ -575,6 +578,8 @@ pop3_finish(struct conf_loader *l)
 		p->max_connections = POP3_CONNECTIONS_MAX;
 	if (p->max_per_client == 0)
 		p->max_per_client = POP3_PER_CLIENT_MAX;
+	if (p->max_login_failures == 0)
+		p->max_login_failures = POP3_FAIL_REFUSE;
 }
 
 /*

@@ -45,6 +45,7 @@ struct pop3_conf {
 	unsigned	 max_connections;
 	unsigned	 max_per_client;
 	unsigned	 archive_days;
+	unsigned	 max_login_failures;	/* per address, then refused */
 	int		 allow_plaintext;	/* loopback testing only */
 	int		 line;			/* of the [pop3] header */
 	int		 timeout_line;

@@ -35,7 +35,6 @@
 #include "util.h"
 
 #define LISTEN_BACKLOG		128
-#define FAILURE_MEMORY		(15 * 60)	/* seconds a failure counts */
 #define FAILURE_TABLE_MAX	4096
 
 struct listener {
@@ -156,7 +155,7 @@ failure_find(const char *addr, int create)
 
 	for (i = 0; i < FAILURE_TABLE_MAX; i++) {
 		if (failures[i].addr[0] != '\0' &&
-		    now - failures[i].last > FAILURE_MEMORY)
+		    now - failures[i].last > POP3_FAIL_MEMORY)
 			failures[i].addr[0] = '\0';
 		if (strcmp(failures[i].addr, addr) == 0 && addr[0] != '\0')
 			return &failures[i];
@@ -256,6 +255,8 @@ accept_one(const struct listener *l, const struct conf *conf,
 {
 	static const char busy[] = "-ERR [SYS/TEMP] Too many connections; "
 	    "try again later\r\n";
+	static const char refused[] = "-ERR [AUTH] Too many failed logins "
+	    "from your address; try again later\r\n";
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char addr[INET6_ADDRSTRLEN];
@@ -280,6 +281,18 @@ accept_one(const struct listener *l, const struct conf *conf,
 	}
 	f = failure_find(addr, 0);
 	prior = f != NULL ? f->count : 0;
+	/*
+	 * Guessing passwords: after max_login_failures the address
+	 * is refused until they age out.  Other addresses are not affected.
+	 */
+	if (prior >= conf->pop3.max_login_failures) {
+		log_info("client=%s refused: %u failed logins in the last %d "
+		    "minutes", addr, prior, POP3_FAIL_MEMORY / 60);
+		if (!l->tls && write(fd, refused, sizeof(refused) - 1) < 0)
+			log_debug("client=%s gone before the refusal", addr);
+		close(fd);
+		return;
+	}
 	log_info("client=%s connect on %s", addr, l->spec);
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
