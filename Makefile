@@ -192,7 +192,8 @@ install: all
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	    --std=c11 -iquote lib -iquote cgi -iquote pop3d -iquote devserver lib cgi
+	    --std=c11 --inline-suppr -I lib -I cgi -I pop3d -I devserver \
+	    lib cgi pop3d devserver
 	mandoc -Tlint -Wwarning man/*.[158] 2>/dev/null || true
 
 clean:

@@ -92,6 +92,7 @@ reload_conf(struct conf *conf)
 	char *path = xstrdup(conf->path);
 	int r = -1;
 
+	memset(&next, 0, sizeof(next));
 	diag_init(&d);
 	if (conf_load(path, CONF_SERVE, &next, &d) == -1) {
 		log_warnx("reload of %s failed; the running configuration "

@@ -138,7 +138,7 @@ int
 encode_header_text(struct buf *b, const char *name, const char *text)
 {
 	unsigned char chunk[48], word[80];
-	char clean[4096];
+	char clean[4096] = "";
 	size_t i, n, col, clen = 0, l;
 	int wlen;
 

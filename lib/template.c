@@ -22,7 +22,8 @@ struct ctx {
 	const struct tpl_vars	*vars;
 	enum tpl_escape		 esc;
 	struct buf		*out;
-	const struct tag	*rows;	/* the enclosing {{#rows}}, or NULL */
+	int			 in_rows;	/* inside {{#rows}} ... */
+	struct tag		 rows;		/* ... this one */
 	size_t			 row;
 	char			*err;
 	size_t			 errsz;
@@ -149,10 +150,10 @@ in_rows(const struct ctx *c, const char *name)
 {
 	size_t i;
 
-	if (c->rows == NULL)
+	if (!c->in_rows)
 		return 0;
-	for (i = 0; i < c->rows->nnames; i++)
-		if (strcmp(c->rows->names[i], name) == 0)
+	for (i = 0; i < c->rows.nnames; i++)
+		if (strcmp(c->rows.names[i], name) == 0)
 			return 1;
 	return 0;
 }
@@ -208,7 +209,7 @@ render(struct ctx *c, const char *p, const char *end)
 			p = t.end;
 			continue;
 		}
-		if (c->rows != NULL)
+		if (c->in_rows)
 			return fail(c, t.start, "{{#rows}} sections do not nest");
 		inner = t.end;
 		for (p = inner; (r = next_tag(c, p, end, &e)) == 1; p = e.end)
@@ -228,7 +229,8 @@ render(struct ctx *c, const char *p, const char *end)
 			if ((size_t)n > rows)
 				rows = (size_t)n;
 		}
-		c->rows = &t;
+		c->rows = t;
+		c->in_rows = 1;
 		if (c->out == NULL)
 			rows = 1;
 		for (i = 0; i < rows; i++) {
@@ -236,7 +238,7 @@ render(struct ctx *c, const char *p, const char *end)
 			if (render(c, inner, e.start) == -1)
 				return -1;
 		}
-		c->rows = NULL;
+		c->in_rows = 0;
 		p = e.end;
 	}
 	if (r == -1)
