@@ -142,7 +142,7 @@ replay: $(REPLAY_BINS)
 e2e: all
 	$(PYTHON) -m pytest -q tests/e2e
 
-check: deps all unit unit-asan replay e2e e2e-asan
+check: deps all lint unit unit-asan replay e2e e2e-asan
 	@echo "make check: all tests passed"
 
 run: deps all
