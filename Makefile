@@ -142,11 +142,19 @@ replay: $(REPLAY_BINS)
 e2e: all
 	$(PYTHON) -m pytest -q tests/e2e
 
-check: deps all lint unit unit-asan replay e2e e2e-asan
+check: deps all lint unit unit-asan replay e2e e2e-asan bench-quick
 	@echo "make check: all tests passed"
 
 run: deps all
 	@scripts/run-demo.sh
+
+# Benchmarks against peers measured in the same run (bench/README.md).
+# bench-quick is the smoke run make check uses: the scripts still work.
+bench: all
+	bench/run.sh
+
+bench-quick: all
+	QUICK=1 bench/run.sh --smoke
 
 # libFuzzer builds need clang; FUZZ_SECONDS per target.
 FUZZ_SECONDS	?= 60
