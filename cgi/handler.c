@@ -1,9 +1,12 @@
 /*
  * The form handler's request logic, run by each formdrop.fcgi worker:
  *
- *	method -> form -> content type -> body (bounded) -> parse ->
- *	validate -> compose -> deliver -> 303 / JSON
+ *	form -> method -> content type -> body (bounded) -> parse ->
+ *	screen (token, decoy, idempotency key, rate) -> validate ->
+ *	claim the key -> compose (sign, encrypt) -> deliver (inbox or
+ *	.Junk) -> record the key -> 303 / JSON
  *
+ * GET /token/<form> answers a fresh form token.
  * Every exit goes through respond_error() or respond_success(), so that
  * each request is answered exactly once and logged exactly once, with the
  * reason for the operator and a plain sentence for the person at the
