@@ -78,6 +78,20 @@ has_broken_certs(const struct conf *c)
 	return 0;
 }
 
+/* Each diagnostic line as a log line of its own. */
+static void
+log_diag(const struct diag *d)
+{
+	const char *p = d->text.data, *nl;
+
+	while (p != NULL && *p != '\0') {
+		nl = strchr(p, '\n');
+		log_warnx("  %.*s", nl != NULL ? (int)(nl - p) : (int)strlen(p),
+		    p);
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
 /*
  * SIGHUP: read the configuration again.  Only a configuration without
  * errors and with every certificate usable replaces the running one;
@@ -96,11 +110,12 @@ reload_conf(struct conf *conf)
 	diag_init(&d);
 	if (conf_load(path, CONF_SERVE, &next, &d) == -1) {
 		log_warnx("reload of %s failed; the running configuration "
-		    "stays:\n%s", path, d.text.data != NULL ? d.text.data : "");
+		    "stays", path);
+		log_diag(&d);
 	} else if (has_broken_certs(&next)) {
 		log_warnx("reload of %s refused: unusable certificates; the "
-		    "running configuration stays:\n%s", path,
-		    d.text.data != NULL ? d.text.data : "");
+		    "running configuration stays", path);
+		log_diag(&d);
 		conf_free(&next);
 	} else {
 		conf_free(conf);

@@ -611,7 +611,9 @@ load_state(struct conf_loader *l, enum conf_mode mode)
 	    (mkdir(path, 0700) == -1 && errno != EEXIST) ||
 	    token_keys_load(c->state_dir, &c->token_keys) == -1)
 		diag_error(l->diag, c->path, 0, "state folder %s: %s",
-		    c->state_dir, strerror(errno));
+		    c->state_dir, errno == EINVAL ? "token.key is not a "
+		    "64-digit hex key (remove it to make a new one)" :
+		    strerror(errno));
 }
 
 /* Cross-checks that need the whole file and the form definitions. */

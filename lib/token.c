@@ -45,24 +45,36 @@ read_key(const char *path, unsigned char key[TOKEN_KEY_LEN])
 	return 0;
 }
 
-/* Write a fresh key to path, never replacing one (O_EXCL). */
+/*
+ * Write a fresh key to path unless one is there: written whole to a
+ * temporary file first and linked into place, so that another process
+ * starting at the same moment sees no key or a complete one, never a
+ * half-written file; link() never replaces the key that won.
+ */
 static int
 create_key(const char *path)
 {
-	char hex[2 * TOKEN_KEY_LEN + 2];
-	int fd, r;
+	char hex[2 * TOKEN_KEY_LEN + 2], tmp[4200], rnd[17];
+	int fd, ok;
 
-	if (random_hex(hex, TOKEN_KEY_LEN) == -1)
+	if (access(path, F_OK) == 0)
+		return 0;
+	if (random_hex(hex, TOKEN_KEY_LEN) == -1 || random_hex(rnd, 8) == -1 ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s.%s.tmp", path, rnd) >=
+	    sizeof(tmp))
 		return -1;
 	hex[2 * TOKEN_KEY_LEN] = '\n';
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1)
-		return errno == EEXIST ? 0 : -1;
-	r = write(fd, hex, 2 * TOKEN_KEY_LEN + 1) ==
-	    2 * TOKEN_KEY_LEN + 1 && fsync(fd) == 0 ? 0 : -1;
+		return -1;
+	ok = write(fd, hex, 2 * TOKEN_KEY_LEN + 1) ==
+	    2 * TOKEN_KEY_LEN + 1 && fsync(fd) == 0;
 	close(fd);
 	explicit_bzero(hex, sizeof(hex));
-	return r;
+	if (ok && link(tmp, path) == -1 && errno != EEXIST)
+		ok = 0;
+	unlink(tmp);
+	return ok ? 0 : -1;
 }
 
 int
@@ -74,8 +86,12 @@ token_keys_load(const char *dir, struct token_keys *k)
 	if (path_resolve(cur, sizeof(cur), dir, "token.key") == -1 ||
 	    path_resolve(prev, sizeof(prev), dir, "token.key.previous") == -1)
 		return -1;
-	if (create_key(cur) == -1 || read_key(cur, k->current) == -1)
+	if (create_key(cur) == -1)
 		return -1;
+	if (read_key(cur, k->current) == -1) {
+		errno = EINVAL;		/* "token.key is not a key" */
+		return -1;
+	}
 	k->has_previous = read_key(prev, k->previous) == 0;
 	return 0;
 }

@@ -413,6 +413,9 @@ main(int argc, char *argv[])
 		fatalx_code(EX_CONFIG, "%s", err);
 	if (check) {
 		printf("%s: OK, %zu POP3 user(s)\n", conf_path, users.n);
+		userdb_free(&users);
+		SSL_CTX_free(tls);
+		conf_free(&conf);
 		return 0;
 	}
 	for (i = 0; i < conf.pop3.nlisten; i++)
@@ -459,5 +462,9 @@ main(int argc, char *argv[])
 	for (i = 0; i < nchildren; i++)
 		kill(children[i].pid, SIGTERM);
 	log_info("stopped");
+	free(children);
+	userdb_free(&users);
+	SSL_CTX_free(tls);
+	conf_free(&conf);
 	return 0;
 }

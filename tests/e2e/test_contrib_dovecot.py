@@ -1,0 +1,235 @@
+"""
+The shipped contrib/dovecot-formdrop.conf, exercised as shipped: copied
+with only its site-specific values substituted (ssl_cert / ssl_key with a
+test certificate made by openssl, the users file path, uid/gid in
+default_fields with `nobody`), included (!include) from a main file that
+adds only what a standalone test instance needs (base_dir, state_dir,
+log_path, listen = 127.0.0.1, a pop3s listener on a free port, the login
+and internal users), and served by `dovecot -F -c CONF` as root.
+
+Two submissions delivered by the real handler (formdrop.fcgi as a CGI
+program, its config pointing at the Maildir named in the users file) are
+fetched with poplib.POP3_SSL, verifying the test certificate: the same
+messages, byte for byte; the UIDLs given by the contrib file's
+pop3_uidl_format are the same in a second session (after Dovecot moved the
+messages to cur/) and are valid RFC 1939 unique-ids (1 to 70 characters
+0x21-0x7E).
+
+Dovecot's mail processes run as nobody (Dovecot refuses UID 0), so the
+Maildir is handed to nobody after delivery; in production the handler and
+Dovecot share the user named in default_fields.
+"""
+
+import grp
+import os
+import poplib
+import pwd
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import e2e_helpers as h
+import pop3_helpers as ph
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+CONTRIB = h.REPO / "contrib" / "dovecot-formdrop.conf"
+UIDL_RE = re.compile(r"^[\x21-\x7e]{1,70}$")
+
+# What the contrib file names that is site-specific, and nothing else.
+SITE = {
+    "ssl_cert = </etc/ssl/formdrop/pop3.crt": "ssl_cert = <{cert}",
+    "ssl_key = </etc/ssl/formdrop/pop3.key": "ssl_key = <{key}",
+    " /usr/local/etc/formdrop/users": " {users}",
+    "default_fields = uid=formdrop gid=formdrop":
+        "default_fields = uid={user} gid={group}",
+}
+
+MAIN_CONF = """\
+# Standalone test instance around the shipped contrib file.
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+instance_name = formdrop-contrib-{port}
+listen = 127.0.0.1
+default_login_user = dovenull
+default_internal_user = dovecot
+!include {contrib}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {port}
+    ssl = yes
+  }}
+}}
+"""
+
+FIELDS = [
+    [("name", "Ann Example"), ("email", "ann@example.org"),
+     ("message", "Hello,\nplease call me back.\n.\n..\nThanks!")],
+    [("name", "Zoë Ünïcødé 日本"), ("email", "zoe@example.org"),
+     # A long message (within the form's 5,000 characters): its file
+     # is over 10 kB, as an order with an attachment is.
+     ("message", "Grüße — “quotes” ✓\n" + "Schöne Grüße aus Köln. " * 200)],
+]
+
+
+def _user(name):
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def dovecot_ok():
+    if not os.path.exists(DOVECOT):
+        pytest.skip("dovecot not installed")
+    if not h.is_root():
+        pytest.skip("dovecot is started as root here")
+    for u in ("nobody", "dovenull", "dovecot"):
+        if _user(u) is None:
+            pytest.skip(f"no user {u}")
+    if not h.HANDLER.exists():
+        pytest.fail(f"{h.HANDLER} does not exist: run make", pytrace=False)
+
+
+class Dovecot:
+    def __init__(self, root, contrib):
+        self.root = root
+        for d in ("run", "state"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+            os.chmod(root / d, 0o755)
+        self.contrib = contrib
+        self.conf = root / "dovecot.conf"
+        self.log = root / "dovecot.log"
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        last = None
+        for _ in range(3):
+            self.port = h.free_port()
+            self.conf.write_text(MAIN_CONF.format(
+                root=self.root, port=self.port, contrib=self.contrib))
+            with open(self.root / "stderr.log", "ab") as out:
+                self.proc = subprocess.Popen(
+                    [DOVECOT, "-F", "-c", str(self.conf)],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    env=h.clean_env(), start_new_session=True)
+            try:
+                h.wait_until(lambda: h.can_connect_tcp("127.0.0.1",
+                                                       self.port),
+                             proc=self.proc, what="dovecot pop3s port",
+                             log=self.log)
+                return self
+            except RuntimeError as e:
+                last = e
+                self.stop()
+        raise RuntimeError(f"{last}\n{h.read_log(self.root / 'stderr.log')}")
+
+    def stop(self):
+        if self.proc is not None:
+            h.stop_process(self.proc)
+            h.kill_group_leftovers(self.proc.pid)
+
+
+def fetch(port, pki):
+    """[(uidl, LIST size, RETR bytes)] over POP3 with implicit TLS,
+    verifying the server certificate against the test CA."""
+    p = poplib.POP3_SSL("127.0.0.1", port, context=pki.context(),
+                        timeout=ph.CLIENT_TIMEOUT)
+    try:
+        assert p.getwelcome().startswith(b"+OK")
+        p.user("shop")
+        assert p.pass_(ph.PASSWORD).startswith(b"+OK")
+        _, listing, _ = p.list()
+        _, ulist, _ = p.uidl()
+        uidls = {int(a): b.decode() for a, b in (l.split() for l in ulist)}
+        out = []
+        for line in listing:
+            n, size = (int(x) for x in line.split())
+            _, lines, octets = p.retr(n)
+            data = ph.poplib_data(lines)
+            assert octets == len(data)
+            out.append((uidls[n], size, data))
+        assert p.quit().startswith(b"+OK")
+        return out
+    finally:
+        p.close()
+
+
+def test_contrib_dovecot_serves_handler_maildir(dovecot_ok, tmp_root,
+                                                request):
+    pki = ph.get_pki()
+    root = tmp_root
+    os.chmod(root, 0o755)
+    md = h.make_maildir(root / "spool" / "orders")
+    conf, maildirs = h.write_config(root, mailboxes={
+        "contact": md, "orders": h.make_maildir(root / "spool" / "other")})
+
+    # The users file: formdrop-pop3d's format, an absolute Maildir,
+    # uid/gid left to default_fields.
+    users = root / "users"
+    users.write_text(f"shop:{ph.password_hash()}::::{md}::\n")
+    os.chmod(users, 0o644)
+    nobody = _user("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+
+    # The contrib file with only its site-specific values replaced.
+    text = CONTRIB.read_text()
+    for old, new in SITE.items():
+        assert old in text, f"contrib file no longer has {old!r}"
+        text = text.replace(old, new.format(
+            cert=pki.cert, key=pki.key, users=users, user=nobody.pw_name,
+            group=group))
+    contrib = root / "dovecot-formdrop.conf"
+    contrib.write_text(text)
+    changed = [(a, b) for a, b in zip(CONTRIB.read_text().splitlines(),
+                                      text.splitlines()) if a != b]
+    assert len(changed) == 5, changed      # cert, key, 2 x users, uid/gid
+
+    # Two submissions by the real handler (plain CGI).
+    delivered = []
+    for fields in FIELDS:
+        body = h.urlencode(fields)
+        env = h.cgi_env(remote_addr="127.0.0.5", body=body,
+                        content_type="application/x-www-form-urlencoded")
+        env["FORMDROP_CONF"] = str(conf)
+        snap = h.snapshot(maildirs)
+        r = h.run_plain_cgi(env, body)
+        h.check_success(r, "contact")
+        delivered.append(h.single_delivery(maildirs, snap, "contact"))
+    for dirpath, dirnames, filenames in os.walk(md):
+        for n in dirnames + filenames:
+            shutil.chown(os.path.join(dirpath, n), nobody.pw_name, group)
+    shutil.chown(md, nobody.pw_name, group)
+
+    dv = Dovecot(root / "dovecot", contrib)
+    request.addfinalizer(dv.stop)
+    dv.start()
+    first = fetch(dv.port, pki)
+    second = fetch(dv.port, pki)
+    log = h.read_log(dv.log)
+    print(f"\n[dovecot contrib] UIDLs: {[u for u, _, _ in first]}")
+
+    # The same messages, byte for byte (as POP3 sends them).
+    want = sorted(ph.pop3_octets(d.raw) for d in delivered)
+    assert sorted(data for _, _, data in first) == want, log
+    for _, size, data in first:
+        assert size == len(data)
+    assert "Error" not in log and "Fatal" not in log, log
+    # Dovecot took them out of new/ (seen), so the second session read
+    # them from cur/: the UIDLs must not change.
+    assert os.listdir(md / "new") == []
+    assert sorted(first) == sorted(second), (first, second)
+    uidls = [u for u, _, _ in first]
+    assert len(set(uidls)) == len(uidls)
+    for u in uidls:
+        assert UIDL_RE.match(u), (
+            f"UIDL {u!r} ({len(u)} characters) is not an RFC 1939 "
+            "unique-id (1 to 70 characters 0x21-0x7E)")
