@@ -39,6 +39,9 @@
 #define RESPONSE_BODY_MAX	(256 * 1024)
 #define READ_CHUNK		(64 * 1024)
 
+static const char msg_busy[] = "Your submission could not be stored right "
+    "now and was not received. Please try again in a few minutes.";
+
 /* Everything one request carries through the pipeline. */
 struct job {
 	const struct conf	*conf;
@@ -300,45 +303,99 @@ wants_json(const char *accept)
 }
 
 /*
- * Read the body, at most limit bytes.  Content-Length is a promise to
- * check, not a size to allocate.  Returns 0, or the error status.
+ * The most an urlencoded body can hold within the field limits: every
+ * byte of every name and value percent-encoded.  Such a body is held in
+ * memory to be parsed, so it is bounded by this as well as by body_max.
+ */
+static size_t
+urlencoded_max(const struct form_limits *lim)
+{
+	size_t per_field = 3 * (FIELD_NAME_MAX + lim->field_max) + 2;
+
+	if (lim->fields_max > lim->body_max / per_field)
+		return lim->body_max;
+	return lim->fields_max * per_field;
+}
+
+/*
+ * Read and parse the body.  Content-Length is a promise to check, not a
+ * size to allocate.  A multipart body is parsed as it arrives (files go
+ * to the spool, never all into memory); an urlencoded one, bounded by
+ * urlencoded_max(), once complete.  Returns 0 with the parse result in
+ * *st, or the error status.
  */
 static int
-read_body(struct job *j, struct buf *body, const char **why)
+read_body(struct job *j, const char *boundary, struct form_data *data,
+    enum parse_status *st, const char **why)
 {
 	const struct request *req = j->req;
+	const struct form_limits *lim = &j->conf->limits;
 	unsigned long long declared = 0;
+	struct multipart *mp = NULL;
+	struct buf body;
 	char chunk[READ_CHUNK];
+	size_t total = 0;
 	ssize_t n;
+	int status = 0, has_length;
 
-	if (req->content_length != NULL && req->content_length[0] != '\0') {
+	*st = PARSE_OK;
+	has_length = req->content_length != NULL &&
+	    req->content_length[0] != '\0';
+	if (has_length) {
 		if (parse_uint(req->content_length, 0, (unsigned long long)-1 >> 1,
 		    &declared) == -1) {
 			*why = "bad Content-Length";
 			return 400;
 		}
-		if (declared > j->conf->limits.body_max) {
+		if (declared > lim->body_max) {
 			*why = "Content-Length over body_max";
 			return 413;
 		}
 	}
+	buf_init(&body, boundary != NULL ? 0 : urlencoded_max(lim));
+	if (boundary != NULL && (mp = multipart_new(boundary, lim,
+	    data)) == NULL) {
+		*why = "no memory for the parser";
+		return 503;
+	}
 	while ((n = req->read(req->arg, chunk, sizeof(chunk))) > 0) {
-		if (buf_append(body, chunk, (size_t)n) == -1) {
+		total += (size_t)n;
+		j->body_len = total;
+		if (total > lim->body_max) {
 			*why = "body over body_max";
-			return 413;
+			status = 413;
+			goto out;
 		}
-		j->body_len = body->len;
+		if (mp != NULL) {
+			/* The first parse error answers; the rest is
+			 * not read. */
+			if ((*st = multipart_feed(mp, chunk, (size_t)n)) !=
+			    PARSE_OK)
+				goto out;
+		} else if (buf_append(&body, chunk, (size_t)n) == -1) {
+			*why = "urlencoded body over what the field limits "
+			    "allow";
+			status = 413;
+			goto out;
+		}
 	}
 	if (n == -1) {
 		*why = "error reading the body";
-		return 400;
-	}
-	if (req->content_length != NULL && req->content_length[0] != '\0' &&
-	    body->len != declared) {
+		status = 400;
+	} else if (has_length && total != declared) {
 		*why = "body shorter than Content-Length";
-		return 400;
-	}
-	return 0;
+		status = 400;
+	} else if (mp != NULL)
+		*st = multipart_finish(mp);
+	else
+		*st = urlencoded_parse(body.data != NULL ? body.data : "",
+		    body.len, lim, data);
+out:
+	multipart_free(mp);
+	if (body.data != NULL)
+		explicit_bzero(body.data, body.len);
+	buf_free(&body);
+	return status;
 }
 
 static int
@@ -348,7 +405,8 @@ parse_status_http(enum parse_status st)
 	case PARSE_OK: return 200;
 	case PARSE_MALFORMED:
 	case PARSE_BAD_UTF8: return 400;
-	case PARSE_NOMEM: return 503;
+	case PARSE_NOMEM:
+	case PARSE_STORAGE: return 503;
 	default: return 413;
 	}
 }
@@ -369,6 +427,8 @@ parse_status_message(enum parse_status st)
 		return "An attached file is too large.";
 	case PARSE_NOMEM:
 		return "The server is busy. Please try again in a few minutes.";
+	case PARSE_STORAGE:
+		return msg_busy;
 	default:
 		return "The form data could not be read.";
 	}
@@ -382,7 +442,7 @@ parse_status_message(enum parse_status st)
  */
 int
 handler_compose(const struct mailbox *mb, const struct submission *sub,
-    struct buf *msg, const char **why)
+    BIO *msg, const char **why)
 {
 	enum encryption policy = sub->def->encryption;
 	const struct smime *sm = &mb->smime;
@@ -431,8 +491,6 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 #define ONCE_WAIT_MS	10000	/* for a twin request to finish */
 #define ONCE_CLEAN_EVERY 256	/* requests between record clean-ups */
 
-static const char msg_busy[] = "Your submission could not be stored right "
-    "now and was not received. Please try again in a few minutes.";
 
 /*
  * Compose and deliver into the inbox, or into .Junk when spam is set.
@@ -443,33 +501,50 @@ deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
     char *where, size_t wheresz)
 {
 	char name[MAILDIR_NAME_MAX], box[4096], why[4096 + MAILDIR_NAME_MAX];
-	const char *why_compose = NULL;
-	struct buf msg;
-	int r = -1;
+	const char *why_compose = NULL, *dir = mb->maildir;
+	struct maildir_delivery d;
 
-	/* Base64 grows files by 4/3, quoted-printable text up to 3x. */
-	buf_init(&msg, 4 * j->conf->limits.body_max + 3 * RENDER_MAX + 65536);
-	if (sub->spam != NULL &&
-	    maildir_folder(mb->maildir, ".Junk", box, sizeof(box)) == -1) {
-		snprintf(why, sizeof(why), "cannot make %s/.Junk: %s",
-		    mb->maildir, strerror(errno));
-		respond_error(j, 503, msg_busy, why);
-	} else if (handler_compose(mb, sub, &msg, &why_compose) == -1) {
-		respond_error(j, 503, msg_busy, why_compose);
-	} else if (maildir_deliver(sub->spam != NULL ? box : mb->maildir,
-	    &msg, j->conf->hostname, name, sizeof(name)) == -1) {
-		snprintf(why, sizeof(why), "delivery to %s failed: %s",
-		    sub->spam != NULL ? box : mb->maildir, strerror(errno));
-		respond_error(j, 503, msg_busy, why);
-	} else {
-		snprintf(where, wheresz, "%s/new/%s%s%s",
-		    sub->spam != NULL ? box : mb->maildir, name,
-		    sub->spam != NULL ? " spam=" : "",
-		    sub->spam != NULL ? sub->spam : "");
-		r = 0;
+	if (sub->spam != NULL) {
+		if (maildir_folder(mb->maildir, ".Junk", box,
+		    sizeof(box)) == -1) {
+			snprintf(why, sizeof(why), "cannot make %s/.Junk: %s",
+			    mb->maildir, strerror(errno));
+			respond_error(j, 503, msg_busy, why);
+			return -1;
+		}
+		dir = box;
 	}
-	buf_free(&msg);
-	return r;
+	/* The message goes to tmp/ as it is made: uploads are streamed
+	 * from the spool, and with encryption on only ciphertext is
+	 * written. */
+	if (maildir_begin(&d, dir, j->conf->hostname) == -1) {
+		snprintf(why, sizeof(why), "delivery to %s failed: %s", dir,
+		    strerror(errno));
+		respond_error(j, 503, msg_busy, why);
+		return -1;
+	}
+	if (handler_compose(mb, sub, d.out, &why_compose) == -1) {
+		int err = d.write_errno;	/* the disk, not the composition */
+
+		maildir_abort(&d);
+		if (err != 0) {
+			snprintf(why, sizeof(why), "delivery to %s failed: %s",
+			    dir, strerror(err));
+			why_compose = why;
+		}
+		respond_error(j, 503, msg_busy, why_compose);
+		return -1;
+	}
+	if (maildir_commit(&d, name, sizeof(name)) == -1) {
+		snprintf(why, sizeof(why), "delivery to %s failed: %s", dir,
+		    strerror(errno));
+		respond_error(j, 503, msg_busy, why);
+		return -1;
+	}
+	snprintf(where, wheresz, "%s/new/%s%s%s", dir, name,
+	    sub->spam != NULL ? " spam=" : "",
+	    sub->spam != NULL ? sub->spam : "");
+	return 0;
 }
 
 /* A token problem on a form that refuses them: ask to send again. */
@@ -520,29 +595,17 @@ rate_limited(struct job *j)
 	return 1;
 }
 
-/* Parse, screen, validate, compose and deliver; answers every outcome. */
+/* Screen, validate, compose and deliver; answers every outcome. */
 static void
-process(struct job *j, struct form_data *data, const struct buf *body,
-    const char *boundary)
+process(struct job *j, struct form_data *data)
 {
 	const struct mailbox *mb = conf_mailbox(j->conf, j->def->mailbox);
 	static unsigned served;
 	struct submission sub;
 	struct screen sc;
 	char id[ONCE_ID_MAX + 1], where[8192], why[64];
-	const char *bytes = body->data != NULL ? body->data : "";
-	enum parse_status st;
 	enum once_status os = ONCE_NEW;
 
-	st = boundary != NULL ?
-	    multipart_parse(bytes, body->len, boundary, &j->conf->limits,
-	    data) :
-	    urlencoded_parse(bytes, body->len, &j->conf->limits, data);
-	if (st != PARSE_OK) {
-		respond_error(j, parse_status_http(st),
-		    parse_status_message(st), parse_status_str(st));
-		return;
-	}
 	screen_submission(j->conf, j->def, data, j->req->idempotency_key, &sc);
 	/* A repeat of a delivered submission: the same answer, nothing new,
 	 * and no rate-limit token spent on a double click. */
@@ -640,9 +703,11 @@ handler_serve(const struct conf *conf, const struct request *req,
 {
 	struct job j;
 	struct form_data data;
-	struct buf body;
-	char boundary[BOUNDARY_MAX + 1], ctype[64];
+	const struct mailbox *mb;
+	char boundary[BOUNDARY_MAX + 1], ctype[64], spool_dir[4096];
+	char why_spool[4096 + 128];
 	const char *p, *tok, *why = NULL;
+	enum parse_status st;
 	int status;
 
 	memset(&j, 0, sizeof(j));
@@ -652,8 +717,7 @@ handler_serve(const struct conf *conf, const struct request *req,
 	clock_gettime(CLOCK_MONOTONIC, &j.start);
 	client_address(req->remote_addr, j.client, sizeof(j.client));
 	j.want_json = wants_json(req->accept);
-	form_data_init(&data);
-	buf_init(&body, conf->limits.body_max);
+	form_data_init(&data, NULL);
 
 	if (form_name(req, j.form, sizeof(j.form)) == -1 ||
 	    (j.def = conf_form(conf, j.form)) == NULL) {
@@ -687,21 +751,38 @@ handler_serve(const struct conf *conf, const struct request *req,
 		    "multipart without a valid boundary");
 		goto out;
 	}
-	if (!maildir_is_ready(conf_mailbox(conf, j.def->mailbox)->maildir)) {
+	mb = conf_mailbox(conf, j.def->mailbox);
+	if (!maildir_is_ready(mb->maildir)) {
 		respond_error(&j, 503, "Your submission could not be stored "
 		    "right now and was not received. Please try again in a few "
 		    "minutes.", "mailbox is not a writable Maildir");
 		goto out;
 	}
-	if ((status = read_body(&j, &body, &why)) != 0) {
+	/* Uploads wait in the mailbox's tmp/: the same file system, and
+	 * a place the worker may write. */
+	snprintf(spool_dir, sizeof(spool_dir), "%s/tmp", mb->maildir);
+	data.spool_dir = spool_dir;
+	if ((status = read_body(&j, ctype[0] == 'm' ? boundary : NULL, &data,
+	    &st, &why)) != 0) {
 		respond_error(&j, status, status == 413 ?
-		    "The form data is too large." :
+		    "The form data is too large." : status == 503 ? msg_busy :
 		    "The form data could not be read.", why);
 		goto out;
 	}
-	process(&j, &data, &body, ctype[0] == 'm' ? boundary : NULL);
+	if (st == PARSE_STORAGE) {
+		snprintf(why_spool, sizeof(why_spool), "%s in %s: %s",
+		    parse_status_str(st), spool_dir,
+		    strerror(data.spool.error != 0 ? data.spool.error : EIO));
+		respond_error(&j, 503, msg_busy, why_spool);
+		goto out;
+	}
+	if (st != PARSE_OK) {
+		respond_error(&j, parse_status_http(st),
+		    parse_status_message(st), parse_status_str(st));
+		goto out;
+	}
+	process(&j, &data);
 out:
 	validation_free(&j.val);
 	form_data_free(&data);
-	buf_free(&body);
 }

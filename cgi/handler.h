@@ -48,7 +48,7 @@ int	response_serialize(const struct response *, struct buf *out);
  * it never falls back to plaintext when encryption was due.
  */
 int	handler_compose(const struct mailbox *mb,
-	    const struct submission *sub, struct buf *msg, const char **why);
+	    const struct submission *sub, BIO *msg, const char **why);
 
 /* Serve one request; resp is filled whatever happens. */
 void	handler_serve(const struct conf *, const struct request *,

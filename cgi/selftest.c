@@ -103,11 +103,11 @@ check_content(BIO *content, const char *id)
 
 /* Decrypt msg with keyfile, verify a signature inside, find id. */
 static int
-decrypt_and_verify(const struct mailbox *mb, const struct buf *msg,
-    const char *keyfile, const char *id)
+decrypt_and_verify(const struct mailbox *mb, BIO *msg, const char *keyfile,
+    const char *id)
 {
 	CMS_ContentInfo *cms = NULL, *sig = NULL;
-	BIO *in = NULL, *plain = NULL, *detached = NULL, *out = NULL, *kb;
+	BIO *in = msg, *plain = NULL, *detached = NULL, *out = NULL, *kb;
 	X509_STORE *store = NULL;
 	EVP_PKEY *key = NULL;
 	int r = -1, i;
@@ -119,7 +119,8 @@ decrypt_and_verify(const struct mailbox *mb, const struct buf *msg,
 		return -1;
 	}
 	BIO_free(kb);
-	in = BIO_new_mem_buf(msg->data, (int)msg->len);
+	/* The end of what was written is the end of the message. */
+	BIO_set_mem_eof_return(in, 0);
 	plain = BIO_new(BIO_s_mem());
 	if ((cms = SMIME_read_CMS(in, NULL)) == NULL) {
 		print_ssl_error("reading the S/MIME message");
@@ -162,7 +163,6 @@ out:
 	CMS_ContentInfo_free(sig);
 	X509_STORE_free(store);
 	EVP_PKEY_free(key);
-	BIO_free(in);
 	BIO_free(plain);
 	BIO_free(detached);
 	BIO_free(out);
@@ -176,7 +176,7 @@ selftest_run(const struct conf *conf, const char *mailbox, const char *keyfile)
 	const struct formdef *def = NULL;
 	struct submission sub;
 	struct form_data data;
-	struct buf msg;
+	BIO *msg;
 	const char *why = NULL;
 	size_t i;
 	int r = 1, encrypts;
@@ -192,8 +192,11 @@ selftest_run(const struct conf *conf, const char *mailbox, const char *keyfile)
 		printf("selftest: FAILED: no form delivers to %s\n", mailbox);
 		return 1;
 	}
-	form_data_init(&data);
-	buf_init(&msg, 64 * 1024 * 1024);
+	form_data_init(&data, NULL);
+	if ((msg = BIO_new(BIO_s_mem())) == NULL) {
+		printf("selftest: FAILED: out of memory\n");
+		return 1;
+	}
 	memset(&sub, 0, sizeof(sub));
 	sub.def = def;
 	sub.data = &data;
@@ -208,12 +211,13 @@ selftest_run(const struct conf *conf, const char *mailbox, const char *keyfile)
 	    def->name, def->encryption == ENCRYPT_OFF ? "off" :
 	    def->encryption == ENCRYPT_REQUIRED ? "required" : "optional");
 	if (fill_sample(def, &data) == -1 || submission_make_id(&sub) == -1 ||
-	    handler_compose(mb, &sub, &msg, &why) == -1) {
+	    handler_compose(mb, &sub, msg, &why) == -1) {
 		printf("selftest: FAILED: %s\n", why != NULL ? why :
 		    "cannot build the sample");
 		goto out;
 	}
-	printf("selftest: composed %zu bytes: %s, %s\n", msg.len,
+	printf("selftest: composed %ld bytes: %s, %s\n",
+	    BIO_get_mem_data(msg, NULL),
 	    mb->smime.signer != NULL ? "signed" : "not signed", encrypts ?
 	    "encrypted" : "NOT encrypted");
 	if (encrypts)
@@ -226,13 +230,13 @@ selftest_run(const struct conf *conf, const char *mailbox, const char *keyfile)
 		    "encrypted\n");
 		goto out;
 	}
-	if (keyfile != NULL && decrypt_and_verify(mb, &msg, keyfile,
+	if (keyfile != NULL && decrypt_and_verify(mb, msg, keyfile,
 	    sub.id) == -1)
 		goto out;
 	printf("selftest: OK\n");
 	r = 0;
 out:
-	buf_free(&msg);
+	BIO_free(msg);
 	form_data_free(&data);
 	return r;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fcgi_client.h"
+#include "util.h"
 
 #define PARAMS_MAX	(64 * 1024)
 #define REQUEST_ID	1
@@ -27,24 +28,6 @@ fcgi_header_parse(const unsigned char *p, struct fcgi_header *h)
 	h->request_id = (uint16_t)(p[2] << 8 | p[3]);
 	h->content_len = (uint16_t)(p[4] << 8 | p[5]);
 	h->padding_len = p[6];
-	return 0;
-}
-
-static int
-write_all(int fd, const void *p, size_t len)
-{
-	const char *s = p;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, s, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 

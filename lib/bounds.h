@@ -36,6 +36,7 @@
 #define TEMPLATE_FILE_MAX	(256 * 1024)
 #define TEMPLATE_DEPTH_MAX	1	/* {{#rows}} sections do not nest */
 #define RENDER_MAX		(1024 * 1024) /* any rendered template */
+#define JSON_MAX		(1024 * 1024 * 1024) /* a JSON copy (bounded by the limits) */
 #define SUBJECT_MAX		998	/* characters of a rendered subject */
 
 /* Delivery. */

@@ -9,7 +9,6 @@
 #include "encode.h"
 
 #define QP_LINE_MAX	76
-#define B64_LINE_BYTES	57		/* 57 bytes -> 76 characters */
 #define HEADER_LINE_MAX	78
 #define HEADER_WORD_LINE	76	/* RFC 2047: lines with encoded-words */
 #define PARAM_CHUNK_MAX	40		/* raw bytes per RFC 2231 section */

@@ -11,6 +11,9 @@
 
 #include "buf.h"
 
+/* Input bytes per base64 line: 76 characters (RFC 2045 6.8). */
+#define B64_LINE_BYTES	57
+
 /* Text with LF (or CRLF) line breaks, as quoted-printable. */
 int	encode_qp(struct buf *, const char *s, size_t len);
 /* Binary data as base64 in lines of 76 characters. */

@@ -1,15 +1,19 @@
 /*
  * The parsed-submission container shared by both body parsers.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
+#include "util.h"
 
 void
-form_data_init(struct form_data *fd)
+form_data_init(struct form_data *fd, const char *spool_dir)
 {
 	memset(fd, 0, sizeof(*fd));
+	spool_init(&fd->spool);
+	fd->spool_dir = spool_dir;
 }
 
 static void
@@ -29,7 +33,8 @@ form_data_free(struct form_data *fd)
 	for (i = 0; i < fd->n; i++)
 		field_free(&fd->v[i]);
 	free(fd->v);
-	form_data_init(fd);
+	spool_close(&fd->spool);
+	form_data_init(fd, fd->spool_dir);
 }
 
 static char *
@@ -44,36 +49,98 @@ dup_bytes(const char *s, size_t len)
 	return p;
 }
 
+/* Room for one more field: 0 or -1. */
+static int
+grow(struct form_data *fd)
+{
+	size_t cap = fd->cap == 0 ? 16 : fd->cap * 2;
+	struct field *v;
+
+	if (fd->n < fd->cap)
+		return 0;
+	if ((v = reallocarray(fd->v, cap, sizeof(*v))) == NULL)
+		return -1;
+	fd->v = v;
+	fd->cap = cap;
+	return 0;
+}
+
+/* Append a field whose value (for a file: where its content is) is set. */
+static int
+append(struct form_data *fd, struct field *f, const char *name,
+    size_t namelen, const char *value, size_t len, const char *filename,
+    const char *ctype)
+{
+	if (grow(fd) == -1 ||
+	    (f->name = dup_bytes(name, namelen)) == NULL ||
+	    (f->value = dup_bytes(value, len)) == NULL ||
+	    (filename != NULL &&
+	    (f->filename = dup_bytes(filename, strlen(filename))) == NULL) ||
+	    (ctype != NULL &&
+	    (f->ctype = dup_bytes(ctype, strlen(ctype))) == NULL)) {
+		field_free(f);
+		return -1;
+	}
+	fd->v[fd->n++] = *f;
+	if (filename != NULL)
+		fd->nfiles++;
+	return 0;
+}
+
+struct spool *
+form_data_spool(struct form_data *fd)
+{
+	if (!spool_is_open(&fd->spool) &&
+	    spool_open(&fd->spool, fd->spool_dir) == -1) {
+		fd->spool.error = errno;
+		return NULL;
+	}
+	return &fd->spool;
+}
+
+int
+form_data_add_spooled(struct form_data *fd, const char *name,
+    size_t namelen, const char *filename, const char *ctype, off_t off,
+    size_t len, const char sha256[65])
+{
+	struct field f;
+
+	memset(&f, 0, sizeof(f));
+	f.len = len;
+	f.spool_off = off;
+	memcpy(f.sha256, sha256, sizeof(f.sha256));
+	return append(fd, &f, name, namelen, "", 0, filename, ctype);
+}
+
 int
 form_data_add(struct form_data *fd, const char *name, size_t namelen,
     const char *value, size_t len, const char *filename, const char *ctype)
 {
 	struct field f;
+	struct spool *sp;
+	char sha[65];
+	off_t off;
 
-	memset(&f, 0, sizeof(f));
-	if (fd->n == fd->cap) {
-		size_t cap = fd->cap == 0 ? 16 : fd->cap * 2;
-		struct field *v;
-
-		if ((v = reallocarray(fd->v, cap, sizeof(*v))) == NULL)
+	if (filename != NULL) {
+		if ((sp = form_data_spool(fd)) == NULL ||
+		    (off = spool_begin_file(sp)) == -1 ||
+		    spool_write(sp, value, len) == -1 ||
+		    sha256_hex(value, len, sha) == -1)
 			return -1;
-		fd->v = v;
-		fd->cap = cap;
+		return form_data_add_spooled(fd, name, namelen, filename,
+		    ctype, off, len, sha);
 	}
-	if ((f.name = dup_bytes(name, namelen)) == NULL ||
-	    (f.value = dup_bytes(value, len)) == NULL ||
-	    (filename != NULL &&
-	    (f.filename = dup_bytes(filename, strlen(filename))) == NULL) ||
-	    (ctype != NULL &&
-	    (f.ctype = dup_bytes(ctype, strlen(ctype))) == NULL)) {
-		field_free(&f);
-		return -1;
-	}
+	memset(&f, 0, sizeof(f));
 	f.len = len;
-	fd->v[fd->n++] = f;
-	if (filename != NULL)
-		fd->nfiles++;
-	return 0;
+	return append(fd, &f, name, namelen, value, len, NULL, NULL);
+}
+
+int
+form_file_open(const struct form_data *fd, const struct field *f,
+    struct spool_reader *rd)
+{
+	return spool_reader_open(rd, &fd->spool, f->spool_off,
+	    (off_t)f->len);
 }
 
 void
@@ -122,6 +189,7 @@ parse_status_str(enum parse_status st)
 		[PARSE_TOO_MANY_FILES] = "too many files",
 		[PARSE_FILE_TOO_LARGE] = "file too large",
 		[PARSE_NOMEM] = "out of memory",
+		[PARSE_STORAGE] = "cannot write the upload spool",
 	};
 
 	if (st >= PARSE__MAX)

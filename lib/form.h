@@ -8,12 +8,21 @@
 
 #include <stddef.h>
 
+#include "spool.h"
+
+/*
+ * A field.  A plain field's value is in memory; an uploaded file's
+ * content is in the form's spool (value is then ""), read back with
+ * form_file_open(), and only its size and digest are kept here.
+ */
 struct field {
 	char	*name;		/* UTF-8, NUL-terminated */
 	char	*value;		/* value bytes, NUL-terminated after len */
-	size_t	 len;
+	size_t	 len;		/* value or file size in bytes */
 	char	*filename;	/* uploaded file's base name, or NULL */
 	char	*ctype;		/* declared type of an uploaded file */
+	off_t	 spool_off;	/* a file's content in the spool */
+	char	 sha256[65];	/* a file's SHA-256, hex */
 };
 
 struct form_data {
@@ -21,6 +30,8 @@ struct form_data {
 	size_t		 n;
 	size_t		 cap;
 	size_t		 nfiles;
+	struct spool	 spool;		/* uploaded files, opened on demand */
+	const char	*spool_dir;	/* where; NULL: in memory */
 };
 
 /* The bounds a parser enforces; set from [limits] in formdrop.conf. */
@@ -42,18 +53,30 @@ enum parse_status {
 	PARSE_TOO_MANY_FILES,	/* 413 */
 	PARSE_FILE_TOO_LARGE,	/* 413 */
 	PARSE_NOMEM,		/* 503 */
+	PARSE_STORAGE,		/* 503: the upload spool cannot be written */
 	PARSE__MAX
 };
 
-void	form_data_init(struct form_data *);
+/* spool_dir: where uploaded files wait (a Maildir's tmp/), or NULL. */
+void	form_data_init(struct form_data *, const char *spool_dir);
 void	form_data_free(struct form_data *);
 /*
  * Append a field; copies every argument.  filename and ctype are NULL for
- * plain fields.  0 on success, -1 on allocation failure.
+ * plain fields; a file's value goes to the spool.  0 on success, -1 on
+ * failure (memory, or the spool).
  */
 int	form_data_add(struct form_data *, const char *name, size_t namelen,
 	    const char *value, size_t len, const char *filename,
 	    const char *ctype);
+/* The spool, opened on first use: NULL on failure. */
+struct spool *form_data_spool(struct form_data *);
+/* Append a file already written to the spool at off (len bytes). */
+int	form_data_add_spooled(struct form_data *, const char *name,
+	    size_t namelen, const char *filename, const char *ctype,
+	    off_t off, size_t len, const char sha256[65]);
+/* Read back the content of file field f: 0, or -1. */
+int	form_file_open(const struct form_data *, const struct field *f,
+	    struct spool_reader *);
 /* Remove field i, keeping the order of the others. */
 void	form_data_remove(struct form_data *, size_t i);
 /* Number of fields called name, and the index of the k-th one or -1. */

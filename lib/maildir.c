@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bio_filters.h"
 #include "maildir.h"
 #include "util.h"
 
@@ -43,9 +44,9 @@ host_escape(char *out, size_t outsz, const char *host)
 	return 0;
 }
 
-int
-maildir_name(char *out, size_t outsz, const char *hostname, size_t size,
-    size_t lf)
+/* time.M<usec>P<pid>Q<n>R<random>.host: unique without the sizes. */
+static int
+unique_base(char *out, size_t outsz, const char *hostname)
 {
 	char host[4 * 128 + 1], rnd[17];
 	struct timeval tv;
@@ -58,116 +59,190 @@ maildir_name(char *out, size_t outsz, const char *hostname, size_t size,
 	    random_hex(rnd, 8) == -1)
 		return -1;
 	/* Microseconds zero-padded: names of one second sort in order. */
-	n = snprintf(out, outsz, "%lld.M%06ldP%ldQ%luR%s.%s,S=%zu,W=%zu",
+	n = snprintf(out, outsz, "%lld.M%06ldP%ldQ%luR%s.%s",
 	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-	    ++delivery_counter, rnd, host, size, size + lf);
-	if (n < 0 || (size_t)n >= outsz)
-		return -1;
-	return 0;
+	    ++delivery_counter, rnd, host);
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-static size_t
-count_lf(const char *s, size_t len)
-{
-	size_t n = 0;
-	const char *p = s, *end = s + len;
-
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		n++;
-		p++;
-	}
-	return n;
-}
-
+/* base,S=<size>,W=<size+lf> */
 static int
-write_all(int fd, const char *p, size_t len)
+sized_name(char *out, size_t outsz, const char *base, size_t size,
+    size_t lf)
 {
-	ssize_t n;
+	int n = snprintf(out, outsz, "%s,S=%zu,W=%zu", base, size,
+	    size + lf);
 
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-/* Move tmp/name to new/name, never replacing an existing file. */
-static int
-move_new(int tmpfd, int newfd, const char *name)
+int
+maildir_name(char *out, size_t outsz, const char *hostname, size_t size,
+    size_t lf)
 {
-	if (renameat2(tmpfd, name, newfd, name, RENAME_NOREPLACE) == 0)
+	char base[MAILDIR_NAME_MAX];
+
+	return unique_base(base, sizeof(base), hostname) == -1 ? -1 :
+	    sized_name(out, outsz, base, size, lf);
+}
+
+/* Move tmp/from to new/to, never replacing an existing file. */
+static int
+move_new(int tmpfd, const char *from, int newfd, const char *to)
+{
+	if (renameat2(tmpfd, from, newfd, to, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
 	/* Filesystems without RENAME_NOREPLACE (NFS): link never replaces. */
-	if (linkat(tmpfd, name, newfd, name, 0) == -1)
+	if (linkat(tmpfd, from, newfd, to, 0) == -1)
 		return -1;
-	unlinkat(tmpfd, name, 0);
+	unlinkat(tmpfd, from, 0);
 	return 0;
+}
+
+/* Counts what reaches the file, for ,S= and ,W=, and keeps why a write
+ * failed (a full disk must be logged as such, not as a BIO error). */
+static long
+count_written(BIO *b, int oper, const char *argp, size_t len, int argi,
+    long argl, int ret, size_t *processed)
+{
+	struct maildir_delivery *d = (struct maildir_delivery *)
+	    BIO_get_callback_arg(b);
+	const char *p = argp, *end;
+
+	if (oper == (BIO_CB_WRITE | BIO_CB_RETURN) && ret <= 0 &&
+	    d->write_errno == 0)
+		d->write_errno = errno != 0 ? errno : EIO;
+	if (oper == (BIO_CB_WRITE | BIO_CB_RETURN) && ret > 0 &&
+	    processed != NULL) {
+		end = argp + *processed;
+		d->size += *processed;
+		while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			d->lf++;
+			p++;
+		}
+	}
+	return ret;
+}
+
+static void
+delivery_close(struct maildir_delivery *d)
+{
+	BIO_free_all(d->out);
+	d->out = NULL;
+	if (d->fd != -1)
+		close(d->fd);
+	if (d->newfd != -1)
+		close(d->newfd);
+	if (d->tmpfd != -1)
+		close(d->tmpfd);
+	d->fd = d->newfd = d->tmpfd = -1;
+}
+
+void
+maildir_abort(struct maildir_delivery *d)
+{
+	int saved = errno;
+
+	if (d->tmpfd != -1 && d->created)
+		unlinkat(d->tmpfd, d->base, 0);
+	d->created = 0;
+	delivery_close(d);
+	errno = saved;
+}
+
+int
+maildir_begin(struct maildir_delivery *d, const char *path,
+    const char *hostname)
+{
+	BIO *file = NULL;
+	int dirfd;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = d->tmpfd = d->newfd = -1;
+	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	d->tmpfd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->newfd = openat(dirfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(dirfd);
+	if (d->tmpfd == -1 || d->newfd == -1)
+		goto fail;
+	if (unique_base(d->base, sizeof(d->base), hostname) == -1) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	if ((d->fd = openat(d->tmpfd, d->base, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1)
+		goto fail;
+	d->created = 1;
+	if ((file = BIO_new_fd(d->fd, BIO_NOCLOSE)) == NULL ||
+	    (d->out = BIO_new(BIO_f_buffer())) == NULL ||
+	    BIO_set_write_buffer_size(d->out, 64 * 1024) != 1) {
+		BIO_free(file);
+		errno = ENOMEM;
+		goto fail;
+	}
+	BIO_set_callback_ex(file, count_written);
+	BIO_set_callback_arg(file, (char *)d);
+	BIO_push(d->out, file);
+	return 0;
+fail:
+	maildir_abort(d);
+	return -1;
+}
+
+int
+maildir_commit(struct maildir_delivery *d, char *name, size_t namesz)
+{
+	if (BIO_flush(d->out) != 1) {
+		errno = d->write_errno != 0 ? d->write_errno : EIO;
+		goto fail;
+	}
+	if (sized_name(name, namesz, d->base, d->size, d->lf) == -1) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	if (fsync(d->fd) == -1)
+		goto fail;
+	if (close(d->fd) == -1) {
+		d->fd = -1;
+		goto fail;
+	}
+	d->fd = -1;
+	if (move_new(d->tmpfd, d->base, d->newfd, name) == -1)
+		goto fail;
+	d->created = 0;
+	/* The rename is durable only once new/ itself is on disk. */
+	if (fsync(d->newfd) == -1) {
+		int saved = errno;
+
+		unlinkat(d->newfd, name, 0);
+		errno = saved;
+		goto fail;
+	}
+	delivery_close(d);
+	return 0;
+fail:
+	maildir_abort(d);
+	return -1;
 }
 
 int
 maildir_deliver(const char *path, const struct buf *msg, const char *hostname,
     char *name, size_t namesz)
 {
-	int dirfd = -1, tmpfd = -1, newfd = -1, fd = -1, saved, created = 0;
-	const char *data = msg->data != NULL ? msg->data : "";
+	struct maildir_delivery d;
 
-	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    (tmpfd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 ||
-	    (newfd = openat(dirfd, "new", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		goto fail;
-	if (maildir_name(name, namesz, hostname, msg->len,
-	    count_lf(data, msg->len)) == -1) {
-		errno = ENAMETOOLONG;
-		goto fail;
+	if (maildir_begin(&d, path, hostname) == -1)
+		return -1;
+	if (bio_write_all(d.out, msg->data != NULL ? msg->data : "",
+	    msg->len) == -1) {
+		errno = d.write_errno != 0 ? d.write_errno : EIO;
+		maildir_abort(&d);
+		return -1;
 	}
-	if ((fd = openat(tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) == -1)
-		goto fail;
-	created = 1;
-	if (write_all(fd, data, msg->len) == -1 || fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (move_new(tmpfd, newfd, name) == -1)
-		goto fail;
-	created = 0;
-	/* The rename is durable only once new/ itself is on disk. */
-	if (fsync(newfd) == -1) {
-		saved = errno;
-		unlinkat(newfd, name, 0);
-		errno = saved;
-		goto fail;
-	}
-	close(newfd);
-	close(tmpfd);
-	close(dirfd);
-	return 0;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	if (created)
-		unlinkat(tmpfd, name, 0);
-	if (newfd != -1)
-		close(newfd);
-	if (tmpfd != -1)
-		close(tmpfd);
-	if (dirfd != -1)
-		close(dirfd);
-	errno = saved;
-	return -1;
+	return maildir_commit(&d, name, namesz);
 }
 
 int

@@ -11,9 +11,21 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <openssl/bio.h>
+
 #include "buf.h"
 
 #define MAILDIR_NAME_MAX	256
+
+/* A message being written into tmp/, streamed through out. */
+struct maildir_delivery {
+	BIO	*out;		/* write the message here */
+	int	 fd, tmpfd, newfd;
+	int	 created;
+	char	 base[MAILDIR_NAME_MAX];	/* the name in tmp/ */
+	size_t	 size, lf;	/* written so far */
+	int	 write_errno;	/* why a write to the file failed, or 0 */
+};
 
 /*
  * Build a unique name for a message of size bytes containing lf line
@@ -22,6 +34,17 @@
  */
 int	maildir_name(char *out, size_t outsz, const char *hostname,
 	    size_t size, size_t lf);
+
+/*
+ * Streamed delivery: begin creates tmp/NAME and d->out, the message is
+ * written to d->out, commit flushes, fsyncs, moves it to new/NAME,S=,W=
+ * and fsyncs new/ (0 with that name in name), abort removes it.  After
+ * a failed begin or commit, nothing is left in tmp/ or new/.
+ */
+int	maildir_begin(struct maildir_delivery *d, const char *path,
+	    const char *hostname);
+int	maildir_commit(struct maildir_delivery *d, char *name, size_t namesz);
+void	maildir_abort(struct maildir_delivery *d);
 
 /*
  * Deliver msg into the Maildir at path.  Returns 0 with the new file's

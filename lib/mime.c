@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bio_filters.h"
 #include "encode.h"
 #include "json.h"
 #include "bounds.h"
@@ -122,7 +123,6 @@ static int
 json_files(const struct submission *s, struct buf *b)
 {
 	const struct field *f;
-	char sha[65];
 	size_t i, shown = 0;
 
 	if (buf_puts(b, "\"files\":[") == -1)
@@ -131,8 +131,6 @@ json_files(const struct submission *s, struct buf *b)
 		f = &s->data->v[i];
 		if (f->filename == NULL)
 			continue;
-		if (sha256_hex(f->value, f->len, sha) == -1)
-			return -1;
 		if ((shown++ > 0 && buf_putc(b, ',') == -1) ||
 		    buf_puts(b, "{\"field\":") == -1 ||
 		    json_cstring(b, f->name) == -1 ||
@@ -141,7 +139,7 @@ json_files(const struct submission *s, struct buf *b)
 		    buf_puts(b, ",\"type\":") == -1 ||
 		    json_cstring(b, f->ctype) == -1 ||
 		    buf_printf(b, ",\"size\":%zu,\"sha256\":\"%s\"}", f->len,
-		    sha) == -1)
+		    f->sha256) == -1)
 			return -1;
 	}
 	return buf_putc(b, ']');
@@ -280,7 +278,7 @@ compose_json(const struct submission *s, const char *boundary,
 	struct buf json;
 	int r = -1;
 
-	buf_init(&json, out->max);
+	buf_init(&json, JSON_MAX);
 	if (submission_json(s, &json) == -1)
 		goto out;
 	if (buf_printf(out, "\n--%s\nContent-Type: application/json; "
@@ -295,22 +293,74 @@ out:
 	return r;
 }
 
+/* Write what b holds to out and empty it: 0 or -1. */
 static int
-compose_file(const struct field *f, const char *boundary, struct buf *out)
+flush(struct buf *b, BIO *out)
 {
-	if (buf_printf(out, "\n--%s\nContent-Type: %s", boundary,
-	    f->ctype) == -1 ||
-	    encode_param(out, "name", f->filename) == -1 ||
-	    buf_puts(out, "\nContent-Disposition: attachment") == -1 ||
-	    encode_param(out, "filename", f->filename) == -1 ||
-	    buf_printf(out, "\nContent-Transfer-Encoding: base64\n\n") == -1 ||
-	    encode_base64(out, f->value, f->len) == -1)
-		return -1;
-	return 0;
+	int r = bio_write_all(out, b->data, b->len);
+
+	buf_reset(b);
+	return r;
 }
 
-int
-mime_entity(const struct submission *s, enum mime_hp hp, struct buf *out)
+/* A file's content from the spool, as base64 lines, into out. */
+static int
+stream_base64(const struct form_data *data, const struct field *f,
+    BIO *out)
+{
+	/* Whole base64 lines per chunk: the line breaks fall as if the
+	 * file were encoded at once. */
+	unsigned char chunk[B64_LINE_BYTES * 1024];
+	struct spool_reader rd;
+	struct buf b64;
+	size_t have = 0;
+	ssize_t n;
+	int r = -1;
+
+	buf_init(&b64, 2 * sizeof(chunk));
+	if (form_file_open(data, f, &rd) == -1)
+		goto out;
+	for (;;) {
+		n = spool_read(&rd, chunk + have, sizeof(chunk) - have);
+		if (n == -1)
+			goto out;
+		have += (size_t)n;
+		if (have < sizeof(chunk) && n > 0)
+			continue;
+		if (encode_base64(&b64, chunk, have) == -1 ||
+		    flush(&b64, out) == -1)
+			goto out;
+		if (n == 0)
+			break;
+		have = 0;
+	}
+	r = 0;
+out:
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	spool_reader_close(&rd);
+	buf_free(&b64);
+	return r;
+}
+
+static int
+compose_file(const struct submission *s, const struct field *f,
+    const char *boundary, struct buf *b, BIO *out)
+{
+	if (buf_printf(b, "\n--%s\nContent-Type: %s", boundary,
+	    f->ctype) == -1 ||
+	    encode_param(b, "name", f->filename) == -1 ||
+	    buf_puts(b, "\nContent-Disposition: attachment") == -1 ||
+	    encode_param(b, "filename", f->filename) == -1 ||
+	    buf_printf(b, "\nContent-Transfer-Encoding: base64\n\n") == -1 ||
+	    flush(b, out) == -1)
+		return -1;
+	return stream_base64(s->data, f, out);
+}
+
+/* The entity, its small parts gathered in b, the files streamed. */
+static int
+write_entity(const struct submission *s, enum mime_hp hp, struct buf *b,
+    BIO *out)
 {
 	char rnd[2 * BOUNDARY_RANDOM + 1], boundary[64];
 	size_t i;
@@ -319,30 +369,59 @@ mime_entity(const struct submission *s, enum mime_hp hp, struct buf *out)
 	if (random_hex(rnd, BOUNDARY_RANDOM) == -1)
 		return -1;
 	snprintf(boundary, sizeof(boundary), "=_formdrop_%s", rnd);
-	if (buf_printf(out, "Content-Type: multipart/mixed;\n"
+	if (buf_printf(b, "Content-Type: multipart/mixed;\n"
 	    "\tboundary=\"%s\"%s\n", boundary, hp == MIME_HP_CIPHER ?
 	    "; hp=\"cipher\"" : hp == MIME_HP_CLEAR ? "; hp=\"clear\"" :
 	    "") == -1)
 		return -1;
 	/* RFC 9788: the protected copies of the header fields. */
-	if (hp != MIME_HP_NONE && protected_headers(s, NULL, 1, out) == -1)
+	if (hp != MIME_HP_NONE && protected_headers(s, NULL, 1, b) == -1)
 		return -1;
-	if (buf_puts(out, "\nThis is a MIME message: the submission is its "
+	if (buf_puts(b, "\nThis is a MIME message: the submission is its "
 	    "first part, a JSON copy the second.\n") == -1 ||
-	    compose_text(s, boundary, out) == -1 ||
-	    compose_json(s, boundary, out) == -1)
+	    compose_text(s, boundary, b) == -1 ||
+	    compose_json(s, boundary, b) == -1)
 		return -1;
 	for (i = 0; i < s->data->n; i++)
 		if (s->data->v[i].filename != NULL &&
-		    compose_file(&s->data->v[i], boundary, out) == -1)
+		    compose_file(s, &s->data->v[i], boundary, b, out) == -1)
 			return -1;
-	return buf_printf(out, "\n--%s--\n", boundary);
+	return buf_printf(b, "\n--%s--\n", boundary) == -1 ? -1 :
+	    flush(b, out);
 }
 
 int
-mime_compose(const struct submission *s, struct buf *out)
+mime_entity(const struct submission *s, enum mime_hp hp, BIO *out)
 {
-	if (mime_headers(s, NULL, 1, out) == -1 ||
+	struct buf b;
+	int r;
+
+	buf_init(&b, JSON_MAX);
+	r = write_entity(s, hp, &b, out);
+	/* It held field values: plaintext, whatever the output. */
+	if (b.data != NULL)
+		OPENSSL_cleanse(b.data, b.cap);
+	buf_free(&b);
+	return r;
+}
+
+int
+mime_headers_write(const struct submission *s, const char *subject,
+    int reply, BIO *out)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, JSON_MAX);
+	r = mime_headers(s, subject, reply, &b) == -1 ? -1 : flush(&b, out);
+	buf_free(&b);
+	return r;
+}
+
+int
+mime_compose(const struct submission *s, BIO *out)
+{
+	if (mime_headers_write(s, NULL, 1, out) == -1 ||
 	    mime_entity(s, MIME_HP_NONE, out) == -1)
 		return -1;
 	return 0;

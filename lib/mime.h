@@ -9,6 +9,8 @@
 
 #include <time.h>
 
+#include <openssl/bio.h>
+
 #include "buf.h"
 #include "form.h"
 #include "formdef.h"
@@ -34,8 +36,11 @@ int	submission_make_id(struct submission *);
 void	submission_vars(const struct submission *, struct tpl_vars *);
 /* The JSON copy: {"form":...,"id":...,"received":...,"fields":{...},...} */
 int	submission_json(const struct submission *, struct buf *);
-/* The whole message, LF line ends, into out. */
-int	mime_compose(const struct submission *, struct buf *out);
+/*
+ * The whole message, LF line ends, written to out; uploaded files are
+ * streamed from the spool, so memory does not grow with them.
+ */
+int	mime_compose(const struct submission *, BIO *out);
 
 /* RFC 9788 header protection of a MIME entity. */
 enum mime_hp {
@@ -51,10 +56,12 @@ enum mime_hp {
  */
 int	mime_headers(const struct submission *, const char *subject,
 	    int reply, struct buf *out);
+int	mime_headers_write(const struct submission *, const char *subject,
+	    int reply, BIO *out);
 /*
  * The multipart/mixed entity: its Content-Type (with hp=), under
  * header protection the protected header fields, then the parts.
  */
-int	mime_entity(const struct submission *, enum mime_hp, struct buf *);
+int	mime_entity(const struct submission *, enum mime_hp, BIO *out);
 
 #endif

@@ -1,9 +1,16 @@
 /*
- * The multipart/form-data parser, a pure function from a complete body to
- * form_data, run by the handler worker on untrusted input and fuzzed alone
- * (tests/fuzz/fuzz_multipart.c).  The body is already bounded by
- * body_max; every part is checked against the per-field limits before it
- * is copied.
+ * The multipart/form-data parser, run by the handler worker on untrusted
+ * input and fuzzed alone (tests/fuzz/fuzz_multipart.c).  It is fed the
+ * body in pieces of any size as they arrive, so a large upload is never
+ * held in memory: a field's value is collected up to field_max, a file's
+ * content goes straight to the form's spool up to file_max, and a limit
+ * is refused the moment it is crossed.
+ *
+ * A delimiter is CRLF "--" boundary followed by "--" (the last) or by
+ * optional white space and CRLF; the same bytes followed by anything
+ * else are data.  A boundary has no CR (RFC 2046 bchars), so a CR can
+ * only start a delimiter: the matcher never has to look back further
+ * than the bytes it is holding.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -11,8 +18,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "header_param.h"
+#include <openssl/evp.h>
+
 #include "bounds.h"
+#include "buf.h"
+#include "header_param.h"
 #include "multipart.h"
 #include "util.h"
 
@@ -24,6 +34,55 @@ struct part_head {
 	int	has_name;
 	int	has_filename;
 };
+
+#define PADDING_MAX	64	/* white space allowed after a boundary */
+
+enum mp_state {
+	MP_PREAMBLE,	/* before the first delimiter: ignored */
+	MP_AFTER,	/* just after "CRLF--boundary": what follows? */
+	MP_HEADERS,	/* a part's header block */
+	MP_DATA,	/* a part's content */
+	MP_DONE,	/* after the close-delimiter: the epilogue, ignored */
+	MP_FAILED
+};
+
+struct multipart {
+	const struct form_limits *lim;
+	struct form_data	*fd;
+	enum mp_state		 state, data_state; /* data_state: before MP_AFTER */
+	enum parse_status	 error;
+	char			 delim[BOUNDARY_MAX + 5];	/* CRLF--boundary */
+	size_t			 delim_len;
+	size_t			 matched;	/* bytes of delim seen */
+	size_t			 assumed;	/* of those, not in the input */
+	char			 after[PADDING_MAX + 3];
+	size_t			 after_len;
+	char			 hdr[PART_HEADERS_MAX + 4];
+	size_t			 hdr_len;
+	struct part_head	 head;
+	/* The current part: a field's value, or a file in the spool. */
+	struct buf		 value;
+	struct spool		*spool;
+	off_t			 file_off;
+	size_t			 file_len;
+	int			 file_started;
+	EVP_MD_CTX		*sha;
+};
+
+/* RFC 2046 bchars: DIGIT / ALPHA / "'()+_,-./:=?" / space. */
+static int
+is_boundary(const char *b)
+{
+	size_t len = strlen(b);
+
+	if (len == 0 || len > BOUNDARY_MAX || b[len - 1] == ' ')
+		return 0;
+	for (; *b != '\0'; b++)
+		if (!isalnum((unsigned char)*b) &&
+		    strchr("'()+_,-./:=? ", *b) == NULL)
+			return 0;
+	return 1;
+}
 
 int
 multipart_boundary(const char *ctype, char *out, size_t outsz)
@@ -44,9 +103,8 @@ multipart_boundary(const char *ctype, char *out, size_t outsz)
 		if (found)
 			return -1;
 		len = strlen(value);
-		/* RFC 2046: 1-70 characters, not ending in a space. */
-		if (len == 0 || len > BOUNDARY_MAX || value[len - 1] == ' ' ||
-		    len + 1 > outsz)
+		/* RFC 2046: 1-70 bchars, not ending in a space. */
+		if (!is_boundary(value) || len + 1 > outsz)
 			return -1;
 		memcpy(out, value, len + 1);
 		found = 1;
@@ -221,121 +279,344 @@ parse_part_headers(const char *hdr, size_t len, struct part_head *h)
 	return seen_disposition ? PARSE_OK : PARSE_MALFORMED;
 }
 
-/*
- * Find the next delimiter ("\r\n--boundary" followed by "--" or optional
- * white space and CRLF) at or after from.  Returns its start or NULL.
- * A boundary string inside data that is not a delimiter is data.
- */
-static const char *
-find_delimiter(const char *from, const char *end, const char *dash,
-    size_t dashlen)
+static enum parse_status
+fail(struct multipart *mp, enum parse_status st)
 {
-	const char *p = from, *after;
+	mp->state = MP_FAILED;
+	mp->error = st;
+	return st;
+}
 
-	while (p < end &&
-	    (p = memmem(p, (size_t)(end - p), dash, dashlen)) != NULL) {
-		after = p + dashlen;
-		if (end - after >= 2 && after[0] == '-' && after[1] == '-')
-			return p;
-		while (after < end && (*after == ' ' || *after == '\t'))
-			after++;
-		if (end - after >= 2 && after[0] == '\r' && after[1] == '\n')
-			return p;
-		p++;
-	}
-	return NULL;
+/* A part's headers are complete: check them and get ready for data. */
+static enum parse_status
+part_begin(struct multipart *mp)
+{
+	enum parse_status st;
+
+	if (mp->fd->n >= mp->lim->fields_max)
+		return PARSE_TOO_MANY_FIELDS;
+	if ((st = parse_part_headers(mp->hdr, mp->hdr_len - 4, &mp->head)) !=
+	    PARSE_OK)
+		return st;
+	/* A text field holds text: a multipart or message inside it is a
+	 * malformed or hostile body. */
+	if (!mp->head.has_filename &&
+	    (strncasecmp(mp->head.ctype, "multipart/", 10) == 0 ||
+	    strncasecmp(mp->head.ctype, "message/", 8) == 0))
+		return PARSE_MALFORMED;
+	buf_reset(&mp->value);
+	mp->file_len = 0;
+	mp->file_started = 0;
+	return PARSE_OK;
+}
+
+/* The first byte of a file: count it, and start it in the spool. */
+static enum parse_status
+file_start(struct multipart *mp)
+{
+	if (mp->fd->nfiles >= mp->lim->files_max)
+		return PARSE_TOO_MANY_FILES;
+	if ((mp->spool = form_data_spool(mp->fd)) == NULL ||
+	    (mp->file_off = spool_begin_file(mp->spool)) == -1)
+		return PARSE_STORAGE;
+	if (EVP_DigestInit_ex(mp->sha, EVP_sha256(), NULL) != 1)
+		return PARSE_NOMEM;
+	mp->file_started = 1;
+	return PARSE_OK;
 }
 
 static enum parse_status
-add_part(const struct part_head *h, const char *data, size_t len,
-    const struct form_limits *lim, struct form_data *fd)
+part_data(struct multipart *mp, const char *p, size_t n)
 {
-	char filename[FILENAME_MAX_LEN + 1], ctype[CTYPE_MAX + 1];
+	enum parse_status st;
+
+	if (n == 0)
+		return PARSE_OK;
+	if (!mp->head.has_filename) {
+		if (mp->value.len + n > mp->lim->field_max)
+			return PARSE_FIELD_TOO_LONG;
+		return buf_append(&mp->value, p, n) == -1 ? PARSE_NOMEM :
+		    PARSE_OK;
+	}
+	if (!mp->file_started && (st = file_start(mp)) != PARSE_OK)
+		return st;
+	if (mp->file_len + n > mp->lim->file_max)
+		return PARSE_FILE_TOO_LARGE;
+	if (spool_write(mp->spool, p, n) == -1)
+		return PARSE_STORAGE;
+	if (EVP_DigestUpdate(mp->sha, p, n) != 1)
+		return PARSE_NOMEM;
+	mp->file_len += n;
+	return PARSE_OK;
+}
+
+/* The part's delimiter came: add the field or file. */
+static enum parse_status
+part_end(struct multipart *mp)
+{
+	const struct part_head *h = &mp->head;
+	char filename[FILENAME_MAX_LEN + 1], ctype[CTYPE_MAX + 1], hex[65];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen;
+	enum parse_status st;
 
 	if (!h->has_filename) {
-		/* A text field holds text: a multipart or message inside it
-		 * is a malformed or hostile body. */
-		if (strncasecmp(h->ctype, "multipart/", 10) == 0 ||
-		    strncasecmp(h->ctype, "message/", 8) == 0)
-			return PARSE_MALFORMED;
-		if (len > lim->field_max)
-			return PARSE_FIELD_TOO_LONG;
-		if (!is_utf8(data, len))
+		if (!is_utf8(mp->value.data != NULL ? mp->value.data : "",
+		    mp->value.len))
 			return PARSE_BAD_UTF8;
-		if (form_data_add(fd, h->name, strlen(h->name), data, len,
-		    NULL, NULL) == -1)
-			return PARSE_NOMEM;
-		return PARSE_OK;
+		return form_data_add(mp->fd, h->name, strlen(h->name),
+		    mp->value.data != NULL ? mp->value.data : "",
+		    mp->value.len, NULL, NULL) == -1 ? PARSE_NOMEM : PARSE_OK;
 	}
 	memcpy(filename, h->filename, sizeof(filename));
 	filename_clean(filename);
 	/* A file input left empty: browsers send filename="" and no data. */
-	if (filename[0] == '\0' && len == 0)
+	if (filename[0] == '\0' && mp->file_len == 0)
 		return PARSE_OK;
 	if (filename[0] == '\0')
 		snprintf(filename, sizeof(filename), "upload");
-	if (fd->nfiles >= lim->files_max)
-		return PARSE_TOO_MANY_FILES;
-	if (len > lim->file_max)
-		return PARSE_FILE_TOO_LARGE;
+	if (!mp->file_started && (st = file_start(mp)) != PARSE_OK)
+		return st;	/* an empty file still counts */
+	if (EVP_DigestFinal_ex(mp->sha, md, &mdlen) != 1)
+		return PARSE_NOMEM;
+	hex_encode(md, mdlen, hex);
 	memcpy(ctype, h->ctype, sizeof(ctype));
 	ctype_clean(ctype);
-	if (form_data_add(fd, h->name, strlen(h->name), data, len, filename,
-	    ctype) == -1)
-		return PARSE_NOMEM;
+	return form_data_add_spooled(mp->fd, h->name, strlen(h->name),
+	    filename, ctype, mp->file_off, mp->file_len, hex) == -1 ?
+	    PARSE_NOMEM : PARSE_OK;
+}
+
+/* Bytes that turned out not to be a delimiter: data, or preamble. */
+static enum parse_status
+not_delimiter(struct multipart *mp, enum mp_state where, const char *p,
+    size_t n)
+{
+	return where == MP_DATA ? part_data(mp, p, n) : PARSE_OK;
+}
+
+/*
+ * Scan data (or preamble) for the delimiter; bytes that cannot be part
+ * of one are passed on at once, a partial match is held in mp->matched.
+ * Returns how many bytes of p were used.
+ */
+static size_t
+scan(struct multipart *mp, const char *p, size_t n, enum parse_status *st)
+{
+	const char *cr;
+	size_t i = 0, run;
+
+	*st = PARSE_OK;
+	while (i < n) {
+		if (mp->matched == 0) {
+			cr = memchr(p + i, '\r', n - i);
+			run = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
+			if ((*st = not_delimiter(mp, mp->state, p + i, run)) !=
+			    PARSE_OK)
+				return i;
+			i += run;
+			if (cr == NULL)
+				return i;
+			mp->matched = 1;
+			i++;
+			continue;
+		}
+		if (p[i] == mp->delim[mp->matched]) {
+			i++;
+			if (++mp->matched == mp->delim_len) {
+				mp->data_state = mp->state;
+				mp->state = MP_AFTER;
+				mp->after_len = 0;
+				return i;
+			}
+			continue;
+		}
+		/* Not a delimiter: what was held is data; p[i] is looked
+		 * at afresh (it may be the CR of the real one). */
+		*st = not_delimiter(mp, mp->state, mp->delim + mp->assumed,
+		    mp->matched - mp->assumed);
+		mp->matched = mp->assumed = 0;
+		if (*st != PARSE_OK)
+			return i;
+	}
+	return i;
+}
+
+/* After "CRLF--boundary": "--" ends the body, [WSP] CRLF starts a part,
+ * anything else makes it all data.  Returns bytes used. */
+static size_t
+after_delimiter(struct multipart *mp, const char *p, size_t n,
+    enum parse_status *st)
+{
+	size_t i, k;
+	char c;
+
+	*st = PARSE_OK;
+	for (i = 0; i < n; i++) {
+		c = p[i];
+		k = mp->after_len;
+		if ((k == 0 && (c == '-' || c == ' ' || c == '\t' ||
+		    c == '\r')) ||
+		    (k == 1 && mp->after[0] == '-' && c == '-') ||
+		    (k > 0 && k < PADDING_MAX && mp->after[0] != '-' &&
+		    mp->after[k - 1] != '\r' && (c == ' ' || c == '\t' ||
+		    c == '\r')) ||
+		    (k > 0 && mp->after[k - 1] == '\r' && c == '\n')) {
+			mp->after[mp->after_len++] = c;
+		} else {
+			/* Data after all.  A CR is looked at afresh. */
+			enum mp_state back = mp->data_state;
+
+			*st = not_delimiter(mp, back, mp->delim + mp->assumed,
+			    mp->delim_len - mp->assumed);
+			if (*st == PARSE_OK)
+				*st = not_delimiter(mp, back, mp->after,
+				    mp->after_len);
+			mp->matched = mp->assumed = 0;
+			mp->state = back;
+			return i;
+		}
+		if (mp->after_len == 2 && mp->after[0] == '-') {
+			/* The close-delimiter (an empty form has only it). */
+			if (mp->data_state == MP_DATA)
+				*st = part_end(mp);
+			mp->state = MP_DONE;
+			return i + 1;
+		}
+		if (c == '\n') {
+			if (mp->data_state == MP_DATA &&
+			    (*st = part_end(mp)) != PARSE_OK)
+				return i + 1;
+			mp->state = MP_HEADERS;
+			mp->hdr_len = 0;
+			return i + 1;
+		}
+	}
+	return n;
+}
+
+/* Collect a header block up to its empty line.  Returns bytes used. */
+static size_t
+headers(struct multipart *mp, const char *p, size_t n,
+    enum parse_status *st)
+{
+	size_t i;
+
+	*st = PARSE_OK;
+	for (i = 0; i < n; i++) {
+		if (mp->hdr_len == sizeof(mp->hdr)) {
+			*st = PARSE_MALFORMED;
+			return i;
+		}
+		mp->hdr[mp->hdr_len++] = p[i];
+		if (mp->hdr_len == 2 && memcmp(mp->hdr, "\r\n", 2) == 0) {
+			*st = PARSE_MALFORMED;	/* no headers */
+			return i + 1;
+		}
+		if (mp->hdr_len >= 4 &&
+		    memcmp(mp->hdr + mp->hdr_len - 4, "\r\n\r\n", 4) == 0) {
+			if ((*st = part_begin(mp)) != PARSE_OK)
+				return i + 1;
+			/*
+			 * The header block's last CRLF may double as the
+			 * delimiter's (an empty part sent without its own).
+			 */
+			mp->state = MP_DATA;
+			mp->matched = mp->assumed = 2;
+			return i + 1;
+		}
+	}
+	return n;
+}
+
+struct multipart *
+multipart_new(const char *boundary, const struct form_limits *lim,
+    struct form_data *fd)
+{
+	struct multipart *mp;
+
+	if (!is_boundary(boundary) || (mp = calloc(1, sizeof(*mp))) == NULL)
+		return NULL;
+	if ((mp->sha = EVP_MD_CTX_new()) == NULL) {
+		free(mp);
+		return NULL;
+	}
+	mp->lim = lim;
+	mp->fd = fd;
+	mp->delim_len = (size_t)snprintf(mp->delim, sizeof(mp->delim),
+	    "\r\n--%s", boundary);
+	/* The first delimiter may open the body, with no CRLF before it. */
+	mp->state = MP_PREAMBLE;
+	mp->matched = mp->assumed = 2;
+	buf_init(&mp->value, lim->field_max > 0 ? lim->field_max : 1);
+	return mp;
+}
+
+enum parse_status
+multipart_feed(struct multipart *mp, const char *p, size_t n)
+{
+	enum parse_status st = PARSE_OK;
+	size_t used;
+
+	while (n > 0) {
+		switch (mp->state) {
+		case MP_PREAMBLE:
+		case MP_DATA:
+			used = scan(mp, p, n, &st);
+			break;
+		case MP_AFTER:
+			used = after_delimiter(mp, p, n, &st);
+			break;
+		case MP_HEADERS:
+			used = headers(mp, p, n, &st);
+			break;
+		case MP_DONE:
+			return PARSE_OK;	/* the epilogue is ignored */
+		default:
+			return mp->error;
+		}
+		if (st != PARSE_OK)
+			return fail(mp, st);
+		p += used;
+		n -= used;
+	}
 	return PARSE_OK;
+}
+
+enum parse_status
+multipart_finish(struct multipart *mp)
+{
+	if (mp->state == MP_FAILED)
+		return mp->error;
+	/* A body that stops before its close-delimiter is truncated. */
+	return mp->state == MP_DONE ? PARSE_OK : fail(mp, PARSE_MALFORMED);
+}
+
+void
+multipart_free(struct multipart *mp)
+{
+	if (mp == NULL)
+		return;
+	EVP_MD_CTX_free(mp->sha);
+	if (mp->value.data != NULL)
+		explicit_bzero(mp->value.data, mp->value.len);
+	buf_free(&mp->value);
+	free(mp);
 }
 
 enum parse_status
 multipart_parse(const char *body, size_t len, const char *boundary,
     const struct form_limits *lim, struct form_data *fd)
 {
-	char dash[BOUNDARY_MAX + 5];
-	const char *end = body + len, *p, *hdr_end, *next;
-	struct part_head h;
+	struct multipart *mp;
 	enum parse_status st;
-	size_t dashlen;
 
-	if (strlen(boundary) == 0 || strlen(boundary) > BOUNDARY_MAX)
+	if (!is_boundary(boundary))
 		return PARSE_MALFORMED;
-	dashlen = (size_t)snprintf(dash, sizeof(dash), "\r\n--%s", boundary);
-	/* The first delimiter may open the body, with no CRLF before it. */
-	if (len >= dashlen - 2 && memcmp(body, dash + 2, dashlen - 2) == 0)
-		p = body + (dashlen - 2);
-	else if ((p = find_delimiter(body, end, dash, dashlen)) != NULL)
-		p += dashlen;
-	else
-		return PARSE_MALFORMED;
-
-	for (;;) {
-		/* p is just past a delimiter. */
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			return PARSE_OK;	/* close-delimiter; epilogue ignored */
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return PARSE_MALFORMED;
-		p += 2;
-		if (fd->n >= lim->fields_max)
-			return PARSE_TOO_MANY_FIELDS;
-		hdr_end = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
-		if (hdr_end == NULL)
-			return PARSE_MALFORMED;
-		if ((st = parse_part_headers(p, (size_t)(hdr_end - p), &h)) !=
-		    PARSE_OK)
-			return st;
-		p = hdr_end + 4;
-		/*
-		 * The part's data ends at the next delimiter, whose CRLF
-		 * belongs to it; hdr_end + 2 lets an empty part's delimiter
-		 * share the header block's final CRLF.
-		 */
-		next = find_delimiter(hdr_end + 2, end, dash, dashlen);
-		if (next == NULL)
-			return PARSE_MALFORMED;	/* truncated */
-		if ((st = add_part(&h, p, next < p ? 0 : (size_t)(next - p),
-		    lim, fd)) != PARSE_OK)
-			return st;
-		p = next + dashlen;
-	}
+	if ((mp = multipart_new(boundary, lim, fd)) == NULL)
+		return PARSE_NOMEM;
+	if ((st = multipart_feed(mp, body, len)) == PARSE_OK)
+		st = multipart_finish(mp);
+	multipart_free(mp);
+	return st;
 }

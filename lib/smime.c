@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bio_filters.h"
 #include "encode.h"
 #include "smime.h"
 #include "util.h"
@@ -243,135 +244,183 @@ smime_is_current(const struct smime *sm)
 
 /* DER of cms as base64 lines into out. */
 static int
-cms_base64(CMS_ContentInfo *cms, struct buf *out)
+cms_base64(CMS_ContentInfo *cms, BIO *out)
 {
 	unsigned char *der = NULL;
-	int len, r;
+	struct buf b64;
+	int len, r = -1;
 
-	if ((len = i2d_CMS_ContentInfo(cms, &der)) <= 0)
-		return -1;
-	r = encode_base64(out, der, (size_t)len);
+	buf_init(&b64, 1 << 20);
+	if ((len = i2d_CMS_ContentInfo(cms, &der)) > 0 &&
+	    encode_base64(&b64, der, (size_t)len) == 0)
+		r = bio_write_all(out, b64.data, b64.len);
 	OPENSSL_free(der);
+	buf_free(&b64);
 	return r;
 }
 
 /*
- * entity becomes multipart/signed: the entity as the first part, a
- * detached signature (over its CRLF form) as the second.
+ * Free the BIOs of a chain from top down to (not including) keep, one at
+ * a time, as a stream's layers must be: keep and what is under it stay.
+ */
+static void
+unchain(BIO *top, BIO *keep)
+{
+	BIO *next;
+
+	while (top != NULL && top != keep) {
+		next = BIO_pop(top);
+		BIO_free(top);
+		top = next;
+	}
+}
+
+/*
+ * The entity as multipart/signed: the entity as the first part, a
+ * detached signature as the second.  The entity is written to out as it
+ * is made, and through a CRLF filter into the signature's digests (the
+ * signature covers the canonical form, RFC 8551 3.1.1).
  */
 static int
-sign_entity(const struct smime *sm, const struct buf *entity,
-    struct buf *out)
+write_signed(const struct submission *s, const struct smime *sm,
+    enum mime_hp hp, BIO *out)
 {
 	CMS_ContentInfo *cms = NULL;
 	char rnd[2 * SIG_BOUNDARY_RANDOM + 1];
-	BIO *in = NULL;
+	BIO *digest = NULL, *crlf = NULL, *tee = NULL;
 	int r = -1;
 
 	if (random_hex(rnd, SIG_BOUNDARY_RANDOM) == -1 ||
-	    (in = BIO_new_mem_buf(entity->data, (int)entity->len)) == NULL)
+	    (cms = CMS_sign(sm->signer, sm->signkey, sm->chain, NULL,
+	    CMS_DETACHED | CMS_STREAM | CMS_PARTIAL | CMS_BINARY)) == NULL ||
+	    (digest = CMS_dataInit(cms, NULL)) == NULL)
 		goto out;
-	/* Without CMS_BINARY, OpenSSL signs the CRLF-canonical text. */
-	if ((cms = CMS_sign(sm->signer, sm->signkey, sm->chain, in,
-	    CMS_DETACHED)) == NULL)
+	if ((crlf = bio_crlf_new()) == NULL)
 		goto out;
-	if (buf_printf(out, "Content-Type: multipart/signed;\n"
+	digest = BIO_push(crlf, digest);	/* now the chain's top */
+	if ((tee = bio_tee_new(crlf)) == NULL)
+		goto out;
+	BIO_push(tee, out);
+	if (BIO_printf(out, "Content-Type: multipart/signed;\n"
 	    "\tprotocol=\"application/pkcs7-signature\"; micalg=sha-256;\n"
 	    "\tboundary=\"=_formdrop_signed_%s\"\n\n"
 	    "This is a signed message.\n\n--=_formdrop_signed_%s\n",
-	    rnd, rnd) == -1 ||
-	    buf_append(out, entity->data, entity->len) == -1 ||
-	    buf_printf(out, "\n--=_formdrop_signed_%s\n"
+	    rnd, rnd) <= 0 ||
+	    mime_entity(s, hp, tee) == -1 ||
+	    CMS_dataFinal(cms, digest) != 1 ||
+	    BIO_printf(out, "\n--=_formdrop_signed_%s\n"
 	    "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\n"
 	    "Content-Transfer-Encoding: base64\n"
 	    "Content-Disposition: attachment; filename=\"smime.p7s\"\n\n",
-	    rnd) == -1 || cms_base64(cms, out) == -1 ||
-	    buf_printf(out, "\n--=_formdrop_signed_%s--\n", rnd) == -1)
+	    rnd) <= 0 || cms_base64(cms, out) == -1 ||
+	    BIO_printf(out, "\n--=_formdrop_signed_%s--\n", rnd) <= 0)
 		goto out;
 	r = 0;
 out:
+	unchain(tee, out);		/* out is the caller's */
+	BIO_free_all(digest);		/* the CRLF filter and the digests */
 	CMS_ContentInfo_free(cms);
-	BIO_free(in);
+	ERR_clear_error();
 	return r;
 }
 
-/* Encrypt entity to every recipient; base64 DER into out. */
+/* The content to sign or encrypt: the entity, signed when sm signs. */
 static int
-encrypt_entity(const struct smime *sm, const struct buf *entity,
-    struct buf *out)
+write_inner(const struct submission *s, const struct smime *sm,
+    enum mime_hp hp, BIO *out)
+{
+	return sm->signer != NULL ? write_signed(s, sm, hp, out) :
+	    mime_entity(s, hp, out);
+}
+
+/* An EnvelopedData (or AuthEnvelopedData) to every recipient, ready to
+ * be streamed. */
+static CMS_ContentInfo *
+envelope(const struct smime *sm)
 {
 	const EVP_CIPHER *cipher = sm->cipher == SMIME_AES256_GCM ?
 	    EVP_aes_256_gcm() : EVP_aes_256_cbc();
-	CMS_ContentInfo *cms = NULL;
+	CMS_ContentInfo *cms;
 	CMS_RecipientInfo *ri;
 	EVP_PKEY_CTX *pctx;
-	BIO *in = NULL;
 	X509 *x;
-	int i, r = -1;
+	int i;
 
-	if ((in = BIO_new_mem_buf(entity->data, (int)entity->len)) == NULL ||
-	    (cms = CMS_encrypt(NULL, NULL, cipher, CMS_PARTIAL)) == NULL)
-		goto out;
+	if ((cms = CMS_encrypt(NULL, NULL, cipher,
+	    CMS_PARTIAL | CMS_STREAM | CMS_BINARY)) == NULL)
+		return NULL;
 	for (i = 0; i < sk_X509_num(sm->recipients); i++) {
 		x = sk_X509_value(sm->recipients, i);
 		if ((ri = CMS_add1_recipient_cert(cms, x, sm->oaep ?
 		    CMS_KEY_PARAM : 0)) == NULL)
-			goto out;
+			goto fail;
 		if (sm->oaep &&
 		    EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA &&
 		    ((pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL ||
 		    EVP_PKEY_CTX_set_rsa_padding(pctx,
 		    RSA_PKCS1_OAEP_PADDING) <= 0))
-			goto out;
+			goto fail;
 	}
-	if (CMS_final(cms, in, NULL, 0) != 1 || cms_base64(cms, out) == -1)
+	return cms;
+fail:
+	CMS_ContentInfo_free(cms);
+	return NULL;
+}
+
+#define CMS_WRITE_BUFFER	(64 * 1024)
+
+/*
+ * The inner content, encrypted as it is made: through a CRLF filter and
+ * a buffer (few, large CMS octet strings) into the CMS stream, whose BER
+ * goes out as base64.  No plaintext leaves this chain.
+ */
+static int
+write_encrypted(const struct submission *s, const struct smime *sm,
+    BIO *out)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *top = NULL, *layer;
+	int r = -1;
+
+	if ((cms = envelope(sm)) == NULL ||
+	    (layer = BIO_new(BIO_f_base64())) == NULL)
+		goto out;
+	top = BIO_push(layer, out);
+	if ((layer = BIO_new_CMS(top, cms)) == NULL)
+		goto out;
+	top = layer;
+	if ((layer = BIO_new(BIO_f_buffer())) == NULL)
+		goto out;
+	top = BIO_push(layer, top);
+	if (BIO_set_write_buffer_size(top, CMS_WRITE_BUFFER) != 1 ||
+	    (layer = bio_crlf_new()) == NULL)
+		goto out;
+	top = BIO_push(layer, top);
+	if (write_inner(s, sm, MIME_HP_CIPHER, top) == -1 ||
+	    BIO_flush(top) != 1)
 		goto out;
 	r = 0;
 out:
+	unchain(top, out);
 	CMS_ContentInfo_free(cms);
-	BIO_free(in);
 	ERR_clear_error();
 	return r;
 }
 
 int
 smime_compose(const struct submission *s, const struct smime *sm,
-    const char *outer_subject, struct buf *out)
+    const char *outer_subject, BIO *out)
 {
-	struct buf entity, signed_entity, *inner = &entity;
-	int encrypt = smime_encrypts(sm), r = -1;
-
-	buf_init(&entity, out->max);
-	buf_init(&signed_entity, out->max);
-	if (mime_entity(s, encrypt ? MIME_HP_CIPHER : MIME_HP_CLEAR,
-	    &entity) == -1)
-		goto out;
-	if (sm->signer != NULL) {
-		if (sign_entity(sm, &entity, &signed_entity) == -1)
-			goto out;
-		inner = &signed_entity;
-	}
-	if (!encrypt) {
-		if (mime_headers(s, NULL, 1, out) == -1 ||
-		    buf_append(out, inner->data, inner->len) == -1)
-			goto out;
-	} else if (mime_headers(s, outer_subject, 0, out) == -1 ||
-	    buf_printf(out, "Content-Type: application/%s; smime-type=%s;\n"
-	    "\tname=\"smime.p7m\"\n"
+	if (!smime_encrypts(sm))
+		return mime_headers_write(s, NULL, 1, out) == -1 ||
+		    write_signed(s, sm, MIME_HP_CLEAR, out) == -1 ? -1 : 0;
+	if (mime_headers_write(s, outer_subject, 0, out) == -1 ||
+	    BIO_printf(out, "Content-Type: application/pkcs7-mime; "
+	    "smime-type=%s;\n\tname=\"smime.p7m\"\n"
 	    "Content-Disposition: attachment; filename=\"smime.p7m\"\n"
 	    "Content-Transfer-Encoding: base64\n\n",
-	    "pkcs7-mime", sm->cipher == SMIME_AES256_GCM ?
-	    "authEnveloped-data" : "enveloped-data") == -1 ||
-	    encrypt_entity(sm, inner, out) == -1)
-		goto out;
-	r = 0;
-out:
-	/* The plaintext lived only here, in memory. */
-	if (entity.data != NULL)
-		explicit_bzero(entity.data, entity.len);
-	if (signed_entity.data != NULL)
-		explicit_bzero(signed_entity.data, signed_entity.len);
-	buf_free(&entity);
-	buf_free(&signed_entity);
-	return r;
+	    sm->cipher == SMIME_AES256_GCM ? "authEnveloped-data" :
+	    "enveloped-data") <= 0)
+		return -1;
+	return write_encrypted(s, sm, out);
 }

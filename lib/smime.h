@@ -1,7 +1,8 @@
 /*
  * S/MIME (RFC 8551) with OpenSSL's CMS: sign with the gateway's key and
- * encrypt to the merchant's certificates, in memory, so that with
- * encryption on no plaintext byte of a submission reaches the disk.
+ * encrypt to the merchant's certificates as the message is made (CMS
+ * streaming), so that with encryption on no plaintext byte of a
+ * submission reaches the disk, and memory does not grow with uploads.
  * Keys and certificates are loaded and checked once at start-up.
  */
 #ifndef FORMDROP_SMIME_H
@@ -60,6 +61,6 @@ int	smime_is_current(const struct smime *);
  * outer_subject when encrypting.  0, or -1 (nothing usable in out).
  */
 int	smime_compose(const struct submission *, const struct smime *,
-	    const char *outer_subject, struct buf *out);
+	    const char *outer_subject, BIO *out);
 
 #endif

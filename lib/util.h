@@ -39,6 +39,9 @@ int	sha256_hex(const void *data, size_t len, char out[65]);
 /* Fill out with 2*n hex digits from the kernel's random source + NUL. */
 int	random_hex(char *out, size_t n);
 
+/* Write all len bytes, retrying on EINTR and short writes: 0 or -1. */
+int	write_all(int fd, const void *p, size_t len);
+
 /* Milliseconds between two CLOCK_MONOTONIC readings. */
 long	elapsed_ms(const struct timespec *start);
 

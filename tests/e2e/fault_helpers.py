@@ -448,6 +448,10 @@ def umount(path):
 
 NAME_RE = re.compile(r"^(?P<base>[^,:]+),S=(?P<S>[0-9]+),W=(?P<W>[0-9]+)"
                      r"(?::2,[A-Za-z]*)?$")
+# A message still being written: tmp/ holds it under its unique base
+# name; the sizes are added when it moves to new/.
+TMP_NAME_RE = re.compile(r"^[0-9]+\.M[0-9]{6}P[0-9]+Q[0-9]+R[0-9a-f]{16}"
+                         r"\.[^,:/]+$")
 
 
 class Quick:

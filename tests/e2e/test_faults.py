@@ -91,6 +91,42 @@ def test_disk_full_503_then_resumes(request, tmp_root):
 
 # ---------------------------------------------------- read-only spool
 
+@pytest.mark.parametrize("size,where", [
+    (3 << 20, "cannot write the upload spool"),
+    (1200 << 10, "delivery to"),
+])
+def test_disk_full_during_large_upload(request, tmp_root, size, where):
+    """An upload onto a Maildir with 2 MiB of room: 3 MiB do not fit in
+    the spool (in tmp/), 1.2 MiB do, but the message (base64, 1.6 MiB)
+    beside it does not.  503, the log names the step and the full disk,
+    nothing is left in tmp/ or new/, and a small order goes through once
+    the upload has been refused."""
+    box = tmp_root / "spool" / "orders"
+    fh.mount_tmpfs(request, box, "2m")
+    mailboxes = {"contact": h.make_maildir(tmp_root / "spool" / "contact"),
+                 "orders": h.make_maildir(box)}
+    s = fh.start_stack(request, tmp_root, mailboxes=mailboxes,
+                       limits={"body_max": 8 << 20, "file_max": 6 << 20})
+    fields = [("name", "Fay Full"), ("email", "fay@example.org"),
+              ("address", "Full Road 1"), ("item", "Disk"),
+              ("quantity", "1")]
+    big = os.urandom(size)
+    body, ctype = h.multipart(fields + [
+        ("attachment", "big.bin", "application/octet-stream", big)])
+    r = s.post("order", data=body, content_type=ctype, timeout=60)
+    assert_503(r)
+    log = s.handler.log_text()
+    assert f"{where} " in log and "No space left on device" in log, log
+    assert os.listdir(box / "new") == []
+    assert os.listdir(box / "tmp") == []
+    body, ctype = h.multipart(fields + [
+        ("attachment", "small.txt", "text/plain", b"fits\n")])
+    r = s.post("order", data=body, content_type=ctype)
+    h.check_success(r, "order", accept_json=True)
+    assert_clean(box)
+    assert len(os.listdir(box / "new")) == 1
+
+
 @pytest.mark.parametrize("what", ["maildir", "new", "tmp"])
 def test_readonly_spool_503_then_recovers(request, tmp_root, what):
     s = fh.start_stack(request, tmp_root, nginx=True)

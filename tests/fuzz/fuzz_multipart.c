@@ -40,8 +40,9 @@ check(const struct form_limits *lim, const struct form_data *fd,
 	for (i = 0; i < fd->n; i++) {
 		const struct field *f = &fd->v[i];
 
+		/* A file's value is "": its content is in the spool. */
 		if (f->name == NULL || f->value == NULL ||
-		    f->value[f->len] != '\0')
+		    f->value[f->filename != NULL ? 0 : f->len] != '\0')
 			abort();
 		if (f->name[0] == '\0' || strlen(f->name) > FIELD_NAME_MAX ||
 		    !is_utf8(f->name, strlen(f->name)))
@@ -77,21 +78,101 @@ check(const struct form_limits *lim, const struct form_data *fd,
 		abort();
 }
 
+/* A file's content in the spool has its recorded size and digest. */
+static void
+check_spooled(const struct form_data *fd, const struct field *f)
+{
+	struct spool_reader rd;
+	char *content, sha[65];
+	size_t have = 0;
+	ssize_t n;
+
+	if ((content = malloc(f->len + 1)) == NULL)
+		return;
+	if (form_file_open(fd, f, &rd) == -1)
+		abort();
+	while ((n = spool_read(&rd, content + have, f->len + 1 - have)) > 0)
+		have += (size_t)n;
+	spool_reader_close(&rd);
+	if (n != 0 || have != f->len ||
+	    sha256_hex(content, f->len, sha) == -1 ||
+	    strcmp(sha, f->sha256) != 0)
+		abort();
+	free(content);
+}
+
+/* The body in pieces of Fibonacci sizes (1, 2, 3, 5, 8, ...). */
+static enum parse_status
+parse_in_pieces(const char *body, size_t len, const char *boundary,
+    const struct form_limits *lim, struct form_data *fd)
+{
+	struct multipart *mp = multipart_new(boundary, lim, fd);
+	enum parse_status st = PARSE_OK;
+	size_t off = 0, a = 1, b = 2, n;
+
+	if (mp == NULL)
+		return PARSE_NOMEM;
+	while (off < len && st == PARSE_OK) {
+		n = len - off < a ? len - off : a;
+		st = multipart_feed(mp, body + off, n);
+		off += n;
+		n = a + b;
+		a = b;
+		b = n > 4096 ? 1 : n;
+	}
+	if (st == PARSE_OK)
+		st = multipart_finish(mp);
+	multipart_free(mp);
+	return st;
+}
+
+static void
+same(const struct form_data *x, const struct form_data *y)
+{
+	size_t i;
+
+	if (x->n != y->n || x->nfiles != y->nfiles)
+		abort();
+	for (i = 0; i < x->n; i++) {
+		const struct field *f = &x->v[i], *g = &y->v[i];
+
+		if (strcmp(f->name, g->name) != 0 || f->len != g->len ||
+		    (f->filename == NULL &&
+		    memcmp(f->value, g->value, f->len) != 0) ||
+		    (f->filename == NULL) != (g->filename == NULL) ||
+		    (f->filename != NULL &&
+		    (strcmp(f->filename, g->filename) != 0 ||
+		    strcmp(f->ctype, g->ctype) != 0 ||
+		    strcmp(f->sha256, g->sha256) != 0)))
+			abort();
+	}
+}
+
 static void
 run(const char *body, size_t len, const char *boundary,
     const struct form_limits *lim)
 {
-	struct form_data fd;
+	struct form_data fd, pieces;
 	enum parse_status st;
+	size_t i;
 
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
+	form_data_init(&pieces, NULL);
 	st = multipart_parse(body, len, boundary, lim, &fd);
 	check(lim, &fd, st);
+	for (i = 0; i < fd.n; i++)
+		if (fd.v[i].filename != NULL)
+			check_spooled(&fd, &fd.v[i]);
+	if (parse_in_pieces(body, len, boundary, lim, &pieces) != st)
+		abort();
+	if (st == PARSE_OK)
+		same(&fd, &pieces);
 	if (verbose())
 		fprintf(stderr, "multipart: boundary \"%s\", fields_max %zu: "
 		    "%s, %zu fields, %zu files\n", boundary, lim->fields_max,
 		    parse_status_str(st), fd.n, fd.nfiles);
 	form_data_free(&fd);
+	form_data_free(&pieces);
 }
 
 int

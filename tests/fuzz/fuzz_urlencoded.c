@@ -57,7 +57,7 @@ run(const char *body, size_t len, const struct form_limits *lim)
 	struct form_data fd;
 	enum parse_status st;
 
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
 	st = urlencoded_parse(body, len, lim, &fd);
 	check(lim, &fd, st);
 	if (verbose())

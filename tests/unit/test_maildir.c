@@ -346,6 +346,58 @@ test_clean_tmp_missing(void **state)
 	free(missing);
 }
 
+/* Streamed: written in pieces, in tmp/ without sizes until commit. */
+static void
+test_stream_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct maildir_delivery d;
+	char name[MAILDIR_NAME_MAX], *tmpdir, *newdir, *path, *content;
+	size_t i, len = 0;
+
+	tmpdir = tu_path(f->md, "tmp");
+	newdir = tu_path(f->md, "new");
+	assert_int_equal(maildir_begin(&d, f->md, "host.example"), 0);
+	assert_int_equal(tu_count_entries(tmpdir), 1);
+	assert_null(strchr(d.base, ','));
+	/* 100,000 lines of 10 bytes: far more than the write buffer. */
+	for (i = 0; i < 100000; i++)
+		assert_int_equal(BIO_write(d.out, "123456789\n", 10), 10);
+	assert_int_equal(tu_count_entries(newdir), 0);
+	assert_int_equal(maildir_commit(&d, name, sizeof(name)), 0);
+	assert_non_null(strstr(name, ",S=1000000,W=1100000"));
+	assert_int_equal(strncmp(name, d.base, strlen(d.base)), 0);
+	assert_int_equal(tu_count_entries(tmpdir), 0);
+	assert_int_equal(tu_count_entries(newdir), 1);
+	path = tu_path(newdir, name);
+	content = tu_read_file(path, &len);
+	assert_int_equal(len, 1000000);
+	assert_memory_equal(content + len - 10, "123456789\n", 10);
+	free(content);
+	free(path);
+	free(tmpdir);
+	free(newdir);
+}
+
+/* Aborted (a composition that failed): nothing anywhere. */
+static void
+test_stream_abort(void **state)
+{
+	struct fixture *f = *state;
+	struct maildir_delivery d;
+	char *tmpdir, *newdir;
+
+	tmpdir = tu_path(f->md, "tmp");
+	newdir = tu_path(f->md, "new");
+	assert_int_equal(maildir_begin(&d, f->md, "h"), 0);
+	assert_int_equal(BIO_write(d.out, "partial\n", 8), 8);
+	maildir_abort(&d);
+	assert_int_equal(tu_count_entries(tmpdir), 0);
+	assert_int_equal(tu_count_entries(newdir), 0);
+	free(tmpdir);
+	free(newdir);
+}
+
 int
 main(void)
 {
@@ -364,6 +416,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_not_a_maildir,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_is_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stream_abort, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp_missing, setup,

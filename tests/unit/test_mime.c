@@ -91,7 +91,7 @@ sub_init(struct submission *s, const struct formdef *def,
 static void
 order_data(struct form_data *fd, const char *name)
 {
-	form_data_init(fd);
+	form_data_init(fd, NULL);
 	add(fd, "name", name);
 	add(fd, "email", "ann@example.com");
 	add(fd, "phone", "555-0100");
@@ -303,7 +303,7 @@ test_json_exact(void **state)
 	struct buf b;
 	char want[512];
 
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
 	add(&fd, "name", "Ann \"A\"");
 	add(&fd, "message", "hi\nthere\xe2\x80\xa8");
 	add(&fd, "email", "a@b.cd");
@@ -354,6 +354,37 @@ test_json_rows_files(void **state)
 	form_data_free(&fd);
 }
 
+/* The message in msg (which may be bounded): 0, or -1. */
+static int
+compose(const struct submission *s, struct buf *msg)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	int r = -1;
+
+	assert_non_null(b);
+	if (mime_compose(s, b) == 0 && (len = BIO_get_mem_data(b, &data)) >= 0)
+		r = buf_append(msg, data, (size_t)len);
+	BIO_free(b);
+	return r;
+}
+
+/* A failing output fails the composition. */
+static void
+test_compose_write_error(void **state)
+{
+	struct form_data fd;
+	struct submission s;
+	BIO *ro = BIO_new_mem_buf("", 0);	/* read-only */
+
+	order_data(&fd, "Ann");
+	sub_init(&s, &order, &fd);
+	assert_int_equal(mime_compose(&s, ro), -1);
+	BIO_free(ro);
+	form_data_free(&fd);
+}
+
 static void
 test_compose_headers(void **state)
 {
@@ -365,7 +396,7 @@ test_compose_headers(void **state)
 	order_data(&fd, "Ann");
 	sub_init(&s, &order, &fd);
 	buf_init(&msg, 1 << 22);
-	assert_int_equal(mime_compose(&s, &msg), 0);
+	assert_int_equal(compose(&s, &msg), 0);
 	check_7bit(&msg);
 	hdr = header_block(&msg);
 	assert_true(starts_with(hdr, "Received: from [192.0.2.7] by "
@@ -415,7 +446,7 @@ test_compose_no_reply_to(void **state)
 	sub_init(&s, &order, &fd);
 	order.reply_to = NULL;
 	buf_init(&msg, 1 << 22);
-	assert_int_equal(mime_compose(&s, &msg), 0);
+	assert_int_equal(compose(&s, &msg), 0);
 	order.reply_to = saved;
 	hdr = header_block(&msg);
 	assert_null(header_value(hdr, "Reply-To"));
@@ -438,7 +469,7 @@ test_compose_subject_encoded(void **state)
 	order_data(&fd, "Zo\xc3\xab");
 	sub_init(&s, &order, &fd);
 	buf_init(&msg, 1 << 22);
-	assert_int_equal(mime_compose(&s, &msg), 0);
+	assert_int_equal(compose(&s, &msg), 0);
 	check_7bit(&msg);
 	hdr = header_block(&msg);
 	v = header_value(hdr, "Subject");
@@ -479,7 +510,7 @@ test_compose_header_injection(void **state)
 		order_data(&fd, evil[i]);
 		sub_init(&s, &order, &fd);
 		buf_init(&msg, 1 << 22);
-		assert_int_equal(mime_compose(&s, &msg), 0);
+		assert_int_equal(compose(&s, &msg), 0);
 		check_7bit(&msg);
 		hdr = header_block(&msg);
 		/* Every header line is a field or a continuation. */
@@ -513,7 +544,7 @@ test_compose_structure(void **state)
 	order_data(&fd, "Ann");
 	sub_init(&s, &order, &fd);
 	buf_init(&msg, 1 << 22);
-	assert_int_equal(mime_compose(&s, &msg), 0);
+	assert_int_equal(compose(&s, &msg), 0);
 	check_7bit(&msg);
 	hdr = header_block(&msg);
 	boundary = get_boundary(hdr);
@@ -584,13 +615,13 @@ test_compose_no_files(void **state)
 	const char *parts[8];
 	size_t lens[8];
 
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
 	add(&fd, "name", "Ann");
 	add(&fd, "email", "ann@example.com");
 	add(&fd, "message", "--=_formdrop_ fake delimiter\n.\nFrom here");
 	sub_init(&s, &contact, &fd);
 	buf_init(&msg, 1 << 22);
-	assert_int_equal(mime_compose(&s, &msg), 0);
+	assert_int_equal(compose(&s, &msg), 0);
 	check_7bit(&msg);
 	hdr = header_block(&msg);
 	boundary = get_boundary(hdr);
@@ -627,12 +658,12 @@ test_compose_long_subject(void **state)
 	note = malloc(5001);
 	memset(note, 'n', 5000);
 	note[5000] = '\0';
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
 	add(&fd, "note", note);
 	sub_init(&s, &def, &fd);
 	buf_init(&msg, 1 << 22);
 	tu_rmtree(dir);
-	if (mime_compose(&s, &msg) != 0) {
+	if (compose(&s, &msg) != 0) {
 		buf_free(&msg);
 		form_data_free(&fd);
 		formdef_free(&def);
@@ -667,7 +698,7 @@ test_compose_bound(void **state)
 	order_data(&fd, "Ann");
 	sub_init(&s, &order, &fd);
 	buf_init(&msg, 500);
-	assert_int_equal(mime_compose(&s, &msg), -1);
+	assert_int_equal(compose(&s, &msg), -1);
 	buf_free(&msg);
 	form_data_free(&fd);
 }
@@ -677,6 +708,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_make_id),
+		cmocka_unit_test(test_compose_write_error),
 		cmocka_unit_test(test_vars),
 		cmocka_unit_test(test_json_exact),
 		cmocka_unit_test(test_json_rows_files),

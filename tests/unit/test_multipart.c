@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "form.h"
+#include "util.h"
 #include "header_param.h"
 #include "multipart.h"
 
@@ -31,7 +32,7 @@ static enum parse_status
 parse_n(const char *body, size_t len, const struct form_limits *lim,
     struct form_data *fd)
 {
-	form_data_init(fd);
+	form_data_init(fd, NULL);
 	return multipart_parse(body, len, B, lim, fd);
 }
 
@@ -69,10 +70,32 @@ check_text(const struct form_data *fd, size_t i, const char *name,
 	assert_null(fd->v[i].ctype);
 }
 
+/* A file field's content, read back from the spool (malloc'd). */
+static unsigned char *
+file_content(const struct form_data *fd, size_t i)
+{
+	struct spool_reader rd;
+	unsigned char *p = malloc(fd->v[i].len + 1);
+	size_t have = 0;
+	ssize_t n;
+
+	assert_non_null(p);
+	assert_int_equal(form_file_open(fd, &fd->v[i], &rd), 0);
+	while ((n = spool_read(&rd, p + have, fd->v[i].len + 1 - have)) > 0)
+		have += (size_t)n;
+	assert_int_equal(n, 0);
+	assert_int_equal(have, fd->v[i].len);
+	spool_reader_close(&rd);
+	return p;
+}
+
 static void
 check_file(const struct form_data *fd, size_t i, const char *name,
     const char *filename, const char *ctype, const char *value, size_t len)
 {
+	unsigned char *content;
+	char sha[65];
+
 	assert_true(i < fd->n);
 	assert_string_equal(fd->v[i].name, name);
 	assert_non_null(fd->v[i].filename);
@@ -80,7 +103,11 @@ check_file(const struct form_data *fd, size_t i, const char *name,
 	assert_non_null(fd->v[i].ctype);
 	assert_string_equal(fd->v[i].ctype, ctype);
 	assert_int_equal(fd->v[i].len, len);
-	assert_memory_equal(fd->v[i].value, value, len);
+	content = file_content(fd, i);
+	assert_memory_equal(content, value, len);
+	free(content);
+	assert_int_equal(sha256_hex(value, len, sha), 0);
+	assert_string_equal(fd->v[i].sha256, sha);
 }
 
 /* A body of n text parts "fK" = "vK" plus closing delimiter. */
@@ -141,9 +168,9 @@ test_boundary_quoted(void **state)
 	assert_int_equal(multipart_boundary("multipart/form-data; boundary="
 	    "\"quoted boundary:with=specials\"", out, sizeof(out)), 0);
 	assert_string_equal(out, "quoted boundary:with=specials");
+	/* A quote is not one of RFC 2046's bchars. */
 	assert_int_equal(multipart_boundary("multipart/form-data; boundary="
-	    "\"a\\\"b\"", out, sizeof(out)), 0);
-	assert_string_equal(out, "a\"b");
+	    "\"a\\\"b\"", out, sizeof(out)), -1);
 }
 
 static void
@@ -696,6 +723,7 @@ test_limit_name_max(void **state)
 static void
 test_limit_files(void **state)
 {
+	unsigned char *content;
 	struct form_limits lim = default_limits;
 	struct form_data fd;
 	struct buf b;
@@ -706,7 +734,9 @@ test_limit_files(void **state)
 	assert_int_equal(parse_n(b.data, b.len, &lim, &fd), PARSE_OK);
 	assert_int_equal(fd.nfiles, 2);
 	assert_int_equal(fd.v[1].len, 100);
-	assert_int_equal((unsigned char)fd.v[1].value[99], 99);
+	content = file_content(&fd, 1);
+	assert_int_equal(content[99], 99);
+	free(content);
 	assert_string_equal(fd.v[1].filename, "f1.bin");
 	form_data_free(&fd);
 	buf_free(&b);
@@ -737,7 +767,7 @@ test_bad_boundary_arg(void **state)
 	struct form_data fd;
 	char longb[80];
 
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
 	assert_int_equal(multipart_parse("--\r\n", 4, "", &default_limits, &fd),
 	    PARSE_MALFORMED);
 	memset(longb, 'b', 71);
@@ -759,7 +789,7 @@ test_max_boundary(void **state)
 	buf_init(&b, 4096);
 	assert_int_equal(buf_printf(&b, "--%s\r\nContent-Disposition: "
 	    "form-data; name=\"a\"\r\n\r\nv\r\n--%s--\r\n", bnd, bnd), 0);
-	form_data_init(&fd);
+	form_data_init(&fd, NULL);
 	assert_int_equal(multipart_parse(b.data, b.len, bnd, &default_limits,
 	    &fd), PARSE_OK);
 	check_text(&fd, 0, "a", "v", 1);
