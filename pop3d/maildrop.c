@@ -119,17 +119,41 @@ move_new_to_cur(int dirfd, int curfd)
 	closedir(d);
 }
 
+const char *
+maildrop_msg_name(const struct maildrop *md, size_t i)
+{
+	return md->names + md->v[i].name;
+}
+
 /* Delivery order: the leading seconds, then the name. */
 static int
-msg_cmp(const void *a, const void *b)
+msg_cmp(const void *a, const void *b, void *names)
 {
-	const struct pop3_msg *x = a, *y = b;
-	unsigned long long tx = strtoull(x->name, NULL, 10);
-	unsigned long long ty = strtoull(y->name, NULL, 10);
+	const char *x = (const char *)names + ((const struct pop3_msg *)a)->name;
+	const char *y = (const char *)names + ((const struct pop3_msg *)b)->name;
+	unsigned long long tx = strtoull(x, NULL, 10);
+	unsigned long long ty = strtoull(y, NULL, 10);
 
 	if (tx != ty)
 		return tx < ty ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return strcmp(x, y);
+}
+
+/* Append name to the names block: its offset. */
+static size_t
+add_name(struct maildrop *md, const char *name)
+{
+	size_t len = strlen(name) + 1, off = md->names_len;
+
+	if (md->names_len + len > md->names_cap) {
+		md->names_cap = md->names_cap == 0 ? 16384 : md->names_cap * 2;
+		if (md->names_cap < md->names_len + len)
+			md->names_cap = md->names_len + len;
+		md->names = xreallocarray(md->names, md->names_cap, 1);
+	}
+	memcpy(md->names + off, name, len);
+	md->names_len += len;
+	return off;
 }
 
 static int
@@ -156,14 +180,13 @@ list_cur(struct maildrop *md)
 			cap = cap == 0 ? 256 : cap * 2;
 			md->v = xreallocarray(md->v, cap, sizeof(*md->v));
 		}
-		md->v[md->n].name = xstrdup(de->d_name);
+		md->v[md->n].name = add_name(md, de->d_name);
 		md->v[md->n].size = (size_t)size;
 		md->v[md->n].deleted = 0;
-		maildrop_uidl(de->d_name, md->v[md->n].uidl);
 		md->n++;
 	}
 	closedir(d);
-	qsort(md->v, md->n, sizeof(*md->v), msg_cmp);
+	qsort_r(md->v, md->n, sizeof(*md->v), msg_cmp, md->names);
 	return 0;
 }
 
@@ -233,7 +256,8 @@ maildrop_open_msg(struct maildrop *md, size_t i)
 {
 	if (i >= md->n)
 		return -1;
-	return openat(md->curfd, md->v[i].name, O_RDONLY | O_CLOEXEC);
+	return openat(md->curfd, maildrop_msg_name(md, i), O_RDONLY |
+	    O_CLOEXEC);
 }
 
 int
@@ -308,11 +332,12 @@ maildrop_update(struct maildrop *md)
 		return -1;	/* keep the messages rather than lose them */
 	}
 	for (i = 0; i < md->n; i++) {
+		const char *name = maildrop_msg_name(md, i);
+
 		if (!md->v[i].deleted)
 			continue;
-		if (archfd != -1 ? renameat(md->curfd, md->v[i].name, archfd,
-		    md->v[i].name) == -1 : unlinkat(md->curfd, md->v[i].name,
-		    0) == -1) {
+		if (archfd != -1 ? renameat(md->curfd, name, archfd,
+		    name) == -1 : unlinkat(md->curfd, name, 0) == -1) {
 			if (errno != ENOENT)
 				r = -1;
 		}
@@ -327,10 +352,7 @@ maildrop_update(struct maildrop *md)
 void
 maildrop_close(struct maildrop *md)
 {
-	size_t i;
-
-	for (i = 0; i < md->n; i++)
-		free(md->v[i].name);
+	free(md->names);
 	free(md->v);
 	if (md->curfd != -1)
 		close(md->curfd);

@@ -269,16 +269,17 @@ cmd_stat(struct session *s)
 static void
 cmd_list(struct session *s, const char *arg, int uidl)
 {
+	char id[UIDL_MAX + 1];
 	size_t i;
 	long m;
 
 	if (arg != NULL) {
 		if ((m = msg_arg(s, arg, 0)) < 0)
 			return;
-		if (uidl)
-			conn_printf(s->c, "+OK %ld %s\r\n", m + 1,
-			    s->md.v[m].uidl);
-		else
+		if (uidl) {
+			maildrop_uidl(maildrop_msg_name(&s->md, (size_t)m), id);
+			conn_printf(s->c, "+OK %ld %s\r\n", m + 1, id);
+		} else
 			conn_printf(s->c, "+OK %ld %zu\r\n", m + 1,
 			    s->md.v[m].size);
 		return;
@@ -287,9 +288,10 @@ cmd_list(struct session *s, const char *arg, int uidl)
 	for (i = 0; i < s->md.n; i++) {
 		if (s->md.v[i].deleted)
 			continue;
-		if (uidl)
-			conn_printf(s->c, "%zu %s\r\n", i + 1, s->md.v[i].uidl);
-		else
+		if (uidl) {
+			maildrop_uidl(maildrop_msg_name(&s->md, i), id);
+			conn_printf(s->c, "%zu %s\r\n", i + 1, id);
+		} else
 			conn_printf(s->c, "%zu %zu\r\n", i + 1, s->md.v[i].size);
 	}
 	reply(s, ".");
