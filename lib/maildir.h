@@ -1,9 +1,10 @@
 /*
  * Maildir delivery by the maildir(5) rules: write tmp/NAME, fsync, move to
- * new/NAME without ever replacing a file, fsync new/; only then is the
- * message accepted.  Names are Dovecot-compatible and carry the stored
- * size (,S=) and the size with CRLF line ends (,W=), so that a POP3
- * server never opens a file to learn its size.
+ * new/NAME,S=<size>,W=<size> without ever replacing a file, fsync new/;
+ * only then is the message accepted.  Names are Dovecot-compatible and
+ * carry the stored size (,S=) and the size with CRLF line ends (,W=),
+ * counted while the message is written, so that a POP3 server never
+ * opens a file to learn its size.
  */
 #ifndef FORMDROP_MAILDIR_H
 #define FORMDROP_MAILDIR_H

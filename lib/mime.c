@@ -336,7 +336,10 @@ stream_base64(const struct form_data *data, const struct field *f,
 	}
 	r = 0;
 out:
+	/* Both held the file in the clear. */
 	OPENSSL_cleanse(chunk, sizeof(chunk));
+	if (b64.data != NULL)
+		OPENSSL_cleanse(b64.data, b64.cap);
 	spool_reader_close(&rd);
 	buf_free(&b64);
 	return r;
