@@ -35,7 +35,7 @@ struct part_head {
 	int	has_filename;
 };
 
-#define PADDING_MAX	64	/* white space allowed after a boundary */
+#define PADDING_MAX	64	/* white space after a boundary; more: 400 */
 
 enum mp_state {
 	MP_PREAMBLE,	/* before the first delimiter: ignored */
@@ -455,12 +455,19 @@ after_delimiter(struct multipart *mp, const char *p, size_t n,
 	for (i = 0; i < n; i++) {
 		c = p[i];
 		k = mp->after_len;
+		int padding = k > 0 && mp->after[0] != '-' &&
+		    mp->after[k - 1] != '\r';
+
+		if (padding && k == PADDING_MAX && (c == ' ' || c == '\t')) {
+			/* More padding than we hold: refused, never read
+			 * as data (that would merge two parts). */
+			*st = PARSE_MALFORMED;
+			return i;
+		}
 		if ((k == 0 && (c == '-' || c == ' ' || c == '\t' ||
 		    c == '\r')) ||
 		    (k == 1 && mp->after[0] == '-' && c == '-') ||
-		    (k > 0 && k < PADDING_MAX && mp->after[0] != '-' &&
-		    mp->after[k - 1] != '\r' && (c == ' ' || c == '\t' ||
-		    c == '\r')) ||
+		    (padding && (c == ' ' || c == '\t' || c == '\r')) ||
 		    (k > 0 && mp->after[k - 1] == '\r' && c == '\n')) {
 			mp->after[mp->after_len++] = c;
 		} else {

@@ -121,12 +121,17 @@ spool_write(struct spool *sp, const void *data, size_t len)
 	unsigned char out[16384];
 	int n;
 
+	/* After a failure the keystream and the file disagree: no more. */
+	if (sp->error != 0) {
+		errno = sp->error;
+		return -1;
+	}
 	while (len > 0) {
 		size_t chunk = len < sizeof(out) ? len : sizeof(out);
 
 		if (EVP_EncryptUpdate(sp->enc, out, &n, p, (int)chunk) != 1 ||
 		    (size_t)n != chunk) {
-			errno = EIO;
+			errno = sp->error = EIO;
 			return -1;
 		}
 		if (write_all(sp->fd, (const char *)out, chunk) == -1) {

@@ -126,6 +126,25 @@ parse_in_pieces(const char *body, size_t len, const char *boundary,
 	return st;
 }
 
+#define SPLIT_ALL_MAX	256	/* bodies split at every byte */
+
+/* The body in two pieces, cut at cut. */
+static enum parse_status
+parse_split(const char *body, size_t len, size_t cut, const char *boundary,
+    const struct form_limits *lim, struct form_data *fd)
+{
+	struct multipart *mp = multipart_new(boundary, lim, fd);
+	enum parse_status st;
+
+	if (mp == NULL)
+		return PARSE_NOMEM;
+	if ((st = multipart_feed(mp, body, cut)) == PARSE_OK &&
+	    (st = multipart_feed(mp, body + cut, len - cut)) == PARSE_OK)
+		st = multipart_finish(mp);
+	multipart_free(mp);
+	return st;
+}
+
 static void
 same(const struct form_data *x, const struct form_data *y)
 {
@@ -167,6 +186,15 @@ run(const char *body, size_t len, const char *boundary,
 		abort();
 	if (st == PARSE_OK)
 		same(&fd, &pieces);
+	/* Short bodies: every split into two pieces too. */
+	for (i = 1; len <= SPLIT_ALL_MAX && i < len; i++) {
+		form_data_free(&pieces);
+		form_data_init(&pieces, NULL);
+		if (parse_split(body, len, i, boundary, lim, &pieces) != st)
+			abort();
+		if (st == PARSE_OK)
+			same(&fd, &pieces);
+	}
 	if (verbose())
 		fprintf(stderr, "multipart: boundary \"%s\", fields_max %zu: "
 		    "%s, %zu fields, %zu files\n", boundary, lim->fields_max,

@@ -522,6 +522,33 @@ test_delimiter_transport_padding(void **state)
 	form_data_free(&fd);
 }
 
+/* Up to 64 padding characters; more are refused, never taken as data
+ * (which would drop the first part or merge two). */
+static void
+test_delimiter_padding_limit(void **state)
+{
+	struct form_data fd;
+	char body[512], pad[80];
+	size_t k;
+
+	for (k = 62; k <= 66; k++) {
+		memset(pad, ' ', k);
+		pad[k] = '\0';
+		snprintf(body, sizeof(body), "--" B "%s\r\nContent-Disposition:"
+		    " form-data; name=\"a\"\r\n\r\nv\r\n--" B "%s\r\n"
+		    "Content-Disposition: form-data; name=\"b\"\r\n\r\nw\r\n"
+		    "--" B "--", pad, pad);
+		if (k <= 64) {
+			assert_int_equal(parse(body, &fd), PARSE_OK);
+			assert_int_equal(fd.n, 2);
+			check_text(&fd, 0, "a", "v", 1);
+			check_text(&fd, 1, "b", "w", 1);
+		} else
+			assert_int_equal(parse(body, &fd), PARSE_MALFORMED);
+		form_data_free(&fd);
+	}
+}
+
 static void
 test_truncated(void **state)
 {
@@ -816,6 +843,7 @@ main(void)
 		cmocka_unit_test(test_empty_named_file_kept),
 		cmocka_unit_test(test_boundary_inside_data),
 		cmocka_unit_test(test_delimiter_transport_padding),
+		cmocka_unit_test(test_delimiter_padding_limit),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_preamble_epilogue),
