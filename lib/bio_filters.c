@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "bio_filters.h"
 
 int
@@ -38,23 +40,39 @@ filter_ctrl(BIO *b, int cmd, long num, void *ptr)
 	return next != NULL ? BIO_ctrl(next, cmd, num, ptr) : 0;
 }
 
+#define CRLF_CHUNK	16384
+
+/*
+ * Converted into a block on the stack and passed on in pieces of up to
+ * CRLF_CHUNK, not line by line: a CMS stream below makes one OCTET
+ * STRING per write.  The block is wiped: it held plaintext.
+ */
 static int
 crlf_write(BIO *b, const char *data, int len)
 {
 	BIO *next = BIO_next(b);
-	const char *p = data, *end = data + len, *lf;
+	char out[CRLF_CHUNK + 1];
+	size_t o = 0;
+	int i, r = len;
 
 	if (next == NULL || len < 0)
 		return -1;
-	while (p < end) {
-		lf = memchr(p, '\n', (size_t)(end - p));
-		if (bio_write_all(next, p, (size_t)((lf != NULL ? lf : end) -
-		    p)) == -1 ||
-		    (lf != NULL && bio_write_all(next, "\r\n", 2) == -1))
-			return -1;
-		p = lf != NULL ? lf + 1 : end;
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\n')
+			out[o++] = '\r';
+		out[o++] = data[i];
+		if (o >= CRLF_CHUNK) {
+			if (bio_write_all(next, out, o) == -1) {
+				r = -1;
+				break;
+			}
+			o = 0;
+		}
 	}
-	return len;
+	if (r != -1 && o > 0 && bio_write_all(next, out, o) == -1)
+		r = -1;
+	OPENSSL_cleanse(out, sizeof(out));
+	return r;
 }
 
 static int

@@ -1,5 +1,8 @@
 /*
- * Bounded growable buffers.  See buf.h for the contract.
+ * Bounded growable buffers.  See buf.h for the contract.  They carry
+ * submissions (field values, rendered text, message parts), so no byte
+ * is left behind in freed memory: storage is wiped when it grows and
+ * when it is freed.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +23,8 @@ buf_init(struct buf *b, size_t max)
 void
 buf_free(struct buf *b)
 {
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->len);
 	free(b->data);
 	buf_init(b, b->max);
 }
@@ -49,8 +54,15 @@ buf_reserve(struct buf *b, size_t n)
 		cap = cap > (size_t)-1 / 2 ? need : cap * 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
-	if ((p = realloc(b->data, cap)) == NULL)
+	/* Not realloc(): it could leave the old bytes in freed memory. */
+	if ((p = malloc(cap)) == NULL)
 		return -1;
+	if (b->data != NULL) {
+		memcpy(p, b->data, b->len);
+		explicit_bzero(b->data, b->len);
+		free(b->data);
+	}
+	p[b->len] = '\0';
 	b->data = p;
 	b->cap = cap;
 	return 0;

@@ -367,12 +367,11 @@ fail:
 	return NULL;
 }
 
-#define CMS_WRITE_BUFFER	(64 * 1024)
-
 /*
- * The inner content, encrypted as it is made: through a CRLF filter and
- * a buffer (few, large CMS octet strings) into the CMS stream, whose BER
- * goes out as base64.  No plaintext leaves this chain.
+ * The inner content, encrypted as it is made: through the CRLF filter
+ * (which passes it on in blocks: few, large CMS octet strings) into the
+ * CMS stream, whose BER goes out as base64.  No plaintext leaves this
+ * chain, and none is left in a freed buffer.
  */
 static int
 write_encrypted(const struct submission *s, const struct smime *sm,
@@ -389,11 +388,7 @@ write_encrypted(const struct submission *s, const struct smime *sm,
 	if ((layer = BIO_new_CMS(top, cms)) == NULL)
 		goto out;
 	top = layer;
-	if ((layer = BIO_new(BIO_f_buffer())) == NULL)
-		goto out;
-	top = BIO_push(layer, top);
-	if (BIO_set_write_buffer_size(top, CMS_WRITE_BUFFER) != 1 ||
-	    (layer = bio_crlf_new()) == NULL)
+	if ((layer = bio_crlf_new()) == NULL)
 		goto out;
 	top = BIO_push(layer, top);
 	if (write_inner(s, sm, MIME_HP_CIPHER, top) == -1 ||
