@@ -101,7 +101,8 @@ build/asan/tests/test_%: tests/unit/test_%.c $(ASAN_OBJS)
 
 # The fuzz targets built with a plain main() that replays the corpus, so
 # that gcc builds exercise every corpus file and past crash.
-build/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJS) \
+build/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
+    tests/fuzz/fuzz_util.c $(ASAN_OBJS) \
     $(DEV_OBJS:build/%=build/asan/%)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -o $@ $^ $(PKG_LIBS)
@@ -166,7 +167,8 @@ fuzz:
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	      -DSYSCONFDIR=\"/etc\" $(SANDBOX_CFLAGS) \
 	      -iquote pop3d -iquote devserver \
-	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c $(LIB_SRCS) $(CGI_SRCS) \
+	      -o build/fuzz/fuzz_$$f tests/fuzz/fuzz_$$f.c \
+	      tests/fuzz/fuzz_util.c $(LIB_SRCS) $(CGI_SRCS) \
 	      $(POP3_SRCS) devserver/fcgi_client.c devserver/relay.c \
 	      devserver/static.c \
 	      $(PKG_LIBS) || exit 1; \
@@ -207,7 +209,7 @@ lint:
 clean:
 	rm -rf build cgi/formdrop.fcgi pop3d/formdrop-pop3d \
 	    devserver/formdrop-devserver
-	find spool -mindepth 1 ! -name .gitignore -exec rm -rf {} + 2>/dev/null || true
+	rm -rf spool
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 .SECONDARY:

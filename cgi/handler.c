@@ -392,8 +392,6 @@ read_body(struct job *j, const char *boundary, struct form_data *data,
 		    body.len, lim, data);
 out:
 	multipart_free(mp);
-	if (body.data != NULL)
-		explicit_bzero(body.data, body.len);
 	buf_free(&body);
 	return status;
 }
@@ -496,6 +494,18 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
  * Compose and deliver into the inbox, or into .Junk when spam is set.
  * 0 with the delivered file in where, or -1 after answering the error.
  */
+/* Answer 503 for a Maildir that could not take the message: -1. */
+static int
+delivery_failed(struct job *j, const char *dir, int err)
+{
+	char why[4096 + 64];
+
+	snprintf(why, sizeof(why), "delivery to %s failed: %s", dir,
+	    strerror(err));
+	respond_error(j, 503, msg_busy, why);
+	return -1;
+}
+
 static int
 deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
     char *where, size_t wheresz)
@@ -517,30 +527,19 @@ deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
 	/* The message goes to tmp/ as it is made: uploads are streamed
 	 * from the spool, and with encryption on only ciphertext is
 	 * written. */
-	if (maildir_begin(&d, dir, j->conf->hostname) == -1) {
-		snprintf(why, sizeof(why), "delivery to %s failed: %s", dir,
-		    strerror(errno));
-		respond_error(j, 503, msg_busy, why);
-		return -1;
-	}
+	if (maildir_begin(&d, dir, j->conf->hostname) == -1)
+		return delivery_failed(j, dir, errno);
 	if (handler_compose(mb, sub, d.out, &why_compose) == -1) {
 		int err = d.write_errno;	/* the disk, not the composition */
 
 		maildir_abort(&d);
-		if (err != 0) {
-			snprintf(why, sizeof(why), "delivery to %s failed: %s",
-			    dir, strerror(err));
-			why_compose = why;
-		}
+		if (err != 0)
+			return delivery_failed(j, dir, err);
 		respond_error(j, 503, msg_busy, why_compose);
 		return -1;
 	}
-	if (maildir_commit(&d, name, sizeof(name)) == -1) {
-		snprintf(why, sizeof(why), "delivery to %s failed: %s", dir,
-		    strerror(errno));
-		respond_error(j, 503, msg_busy, why);
-		return -1;
-	}
+	if (maildir_commit(&d, name, sizeof(name)) == -1)
+		return delivery_failed(j, dir, errno);
 	snprintf(where, wheresz, "%s/new/%s%s%s", dir, name,
 	    sub->spam != NULL ? " spam=" : "",
 	    sub->spam != NULL ? sub->spam : "");

@@ -23,8 +23,9 @@ buf_init(struct buf *b, size_t max)
 void
 buf_free(struct buf *b)
 {
+	/* All of it: a reset buffer still holds what it held before. */
 	if (b->data != NULL)
-		explicit_bzero(b->data, b->len);
+		explicit_bzero(b->data, b->cap);
 	free(b->data);
 	buf_init(b, b->max);
 }
@@ -59,7 +60,7 @@ buf_reserve(struct buf *b, size_t n)
 		return -1;
 	if (b->data != NULL) {
 		memcpy(p, b->data, b->len);
-		explicit_bzero(b->data, b->len);
+		explicit_bzero(b->data, b->cap);
 		free(b->data);
 	}
 	p[b->len] = '\0';

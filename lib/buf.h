@@ -2,7 +2,8 @@
  * One growable, binary-safe byte buffer whose bound is part of it.
  * Appending past max fails with -1 and leaves the buffer unchanged, so an
  * oversized input becomes a clean error, never an out-of-memory.  The data
- * is always NUL-terminated (the NUL is not counted in len).
+ * is always NUL-terminated (the NUL is not counted in len).  Storage is
+ * wiped when it grows and when it is freed: buffers carry submissions.
  */
 #ifndef FORMDROP_BUF_H
 #define FORMDROP_BUF_H

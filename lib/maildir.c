@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bio_filters.h"
 #include "maildir.h"
 #include "util.h"
 
@@ -226,23 +225,6 @@ maildir_commit(struct maildir_delivery *d, char *name, size_t namesz)
 fail:
 	maildir_abort(d);
 	return -1;
-}
-
-int
-maildir_deliver(const char *path, const struct buf *msg, const char *hostname,
-    char *name, size_t namesz)
-{
-	struct maildir_delivery d;
-
-	if (maildir_begin(&d, path, hostname) == -1)
-		return -1;
-	if (bio_write_all(d.out, msg->data != NULL ? msg->data : "",
-	    msg->len) == -1) {
-		errno = d.write_errno != 0 ? d.write_errno : EIO;
-		maildir_abort(&d);
-		return -1;
-	}
-	return maildir_commit(&d, name, namesz);
 }
 
 int

@@ -14,8 +14,6 @@
 
 #include <openssl/bio.h>
 
-#include "buf.h"
-
 #define MAILDIR_NAME_MAX	256
 
 /* A message being written into tmp/, streamed through out. */
@@ -46,14 +44,6 @@ int	maildir_begin(struct maildir_delivery *d, const char *path,
 	    const char *hostname);
 int	maildir_commit(struct maildir_delivery *d, char *name, size_t namesz);
 void	maildir_abort(struct maildir_delivery *d);
-
-/*
- * Deliver msg into the Maildir at path.  Returns 0 with the new file's
- * name in name (NAME in new/), or -1 with errno set and nothing left in
- * tmp/ or new/.
- */
-int	maildir_deliver(const char *path, const struct buf *msg,
-	    const char *hostname, char *name, size_t namesz);
 
 /*
  * The Maildir++ folder (".Junk") of the Maildir at path, created when

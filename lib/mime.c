@@ -226,7 +226,7 @@ out:
 	return r;
 }
 
-int
+static int
 mime_headers(const struct submission *s, const char *subject, int reply,
     struct buf *out)
 {
@@ -336,10 +336,8 @@ stream_base64(const struct form_data *data, const struct field *f,
 	}
 	r = 0;
 out:
-	/* Both held the file in the clear. */
+	/* It held the file in the clear (buf_free wipes b64). */
 	OPENSSL_cleanse(chunk, sizeof(chunk));
-	if (b64.data != NULL)
-		OPENSSL_cleanse(b64.data, b64.cap);
 	spool_reader_close(&rd);
 	buf_free(&b64);
 	return r;
@@ -401,9 +399,6 @@ mime_entity(const struct submission *s, enum mime_hp hp, BIO *out)
 
 	buf_init(&b, JSON_MAX);
 	r = write_entity(s, hp, &b, out);
-	/* It held field values: plaintext, whatever the output. */
-	if (b.data != NULL)
-		OPENSSL_cleanse(b.data, b.cap);
 	buf_free(&b);
 	return r;
 }

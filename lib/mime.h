@@ -54,8 +54,6 @@ enum mime_hp {
  * reply, Subject, Message-ID, MIME-Version, X-Formdrop-*), without the
  * Content-Type.  subject overrides the form's subject when not NULL.
  */
-int	mime_headers(const struct submission *, const char *subject,
-	    int reply, struct buf *out);
 int	mime_headers_write(const struct submission *, const char *subject,
 	    int reply, BIO *out);
 /*

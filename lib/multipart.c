@@ -62,7 +62,6 @@ struct multipart {
 	struct part_head	 head;
 	/* The current part: a field's value, or a file in the spool. */
 	struct buf		 value;
-	struct spool		*spool;
 	off_t			 file_off;
 	size_t			 file_len;
 	int			 file_started;
@@ -314,10 +313,12 @@ part_begin(struct multipart *mp)
 static enum parse_status
 file_start(struct multipart *mp)
 {
+	struct spool *sp;
+
 	if (mp->fd->nfiles >= mp->lim->files_max)
 		return PARSE_TOO_MANY_FILES;
-	if ((mp->spool = form_data_spool(mp->fd)) == NULL ||
-	    (mp->file_off = spool_begin_file(mp->spool)) == -1)
+	if ((sp = form_data_spool(mp->fd)) == NULL ||
+	    (mp->file_off = spool_begin_file(sp)) == -1)
 		return PARSE_STORAGE;
 	if (EVP_DigestInit_ex(mp->sha, EVP_sha256(), NULL) != 1)
 		return PARSE_NOMEM;
@@ -342,7 +343,7 @@ part_data(struct multipart *mp, const char *p, size_t n)
 		return st;
 	if (mp->file_len + n > mp->lim->file_max)
 		return PARSE_FILE_TOO_LARGE;
-	if (spool_write(mp->spool, p, n) == -1)
+	if (spool_write(&mp->fd->spool, p, n) == -1)
 		return PARSE_STORAGE;
 	if (EVP_DigestUpdate(mp->sha, p, n) != 1)
 		return PARSE_NOMEM;
@@ -605,8 +606,6 @@ multipart_free(struct multipart *mp)
 	if (mp == NULL)
 		return;
 	EVP_MD_CTX_free(mp->sha);
-	if (mp->value.data != NULL)
-		explicit_bzero(mp->value.data, mp->value.len);
 	buf_free(&mp->value);
 	free(mp);
 }

@@ -33,7 +33,7 @@ def _need_handler():
                     pytrace=False)
 
 
-class Stack:
+class Stack(h.HandlerStack):
     """Handler (+ optional nginx) over one temp folder."""
 
     def __init__(self, root, limits=None, workers=4, nginx=True,
@@ -48,19 +48,6 @@ class Stack:
     def _upstream(self):
         hd = self.handler
         return f"unix:{hd.sock}" if hd.sock else "%s:%d" % hd.tcp
-
-    def start(self):
-        self.handler.start()
-        if self.nginx:
-            self.nginx.start()
-        return self
-
-    def stop(self):
-        try:
-            if self.nginx:
-                self.nginx.stop()
-        finally:
-            self.handler.stop()
 
     # -- clients
     def url(self, form):

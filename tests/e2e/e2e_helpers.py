@@ -413,6 +413,28 @@ class Nginx:
 
 # ---------------------------------------------------------------- responses
 
+class HandlerStack:
+    """The handler, and nginx in front of it when there is one: started in
+    that order, stopped in the other.  Subclasses set self.handler and
+    self.nginx (None without nginx)."""
+
+    handler = None
+    nginx = None
+
+    def start(self):
+        self.handler.start()
+        if self.nginx:
+            self.nginx.start()
+        return self
+
+    def stop(self):
+        try:
+            if self.nginx:
+                self.nginx.stop()
+        finally:
+            self.handler.stop()
+
+
 class Response:
     def __init__(self, status, reason, headers, body):
         self.status = status

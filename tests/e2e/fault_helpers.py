@@ -312,7 +312,7 @@ def repeat_bytes(total, byte=b"a", chunk=1 << 20):
 
 # ---------------------------------------------- handler over own Maildirs
 
-class Stack:
+class Stack(h.HandlerStack):
     """formdrop.fcgi (+ nginx) over Maildirs the test chose.  Like
     conftest's Stack, with `mailboxes` and `extra` config."""
 
@@ -334,13 +334,6 @@ class Stack:
         if self.nginx:
             self.nginx.start()
         return self
-
-    def stop(self):
-        try:
-            if self.nginx:
-                self.nginx.stop()
-        finally:
-            self.handler.stop()
 
     def restart_handler(self, name="handler2"):
         """Stop the handler and start a fresh one on the same config and

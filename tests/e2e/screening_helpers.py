@@ -110,7 +110,7 @@ class TokenNginx(h.Nginx):
         raise last
 
 
-class ScreenStack:
+class ScreenStack(h.HandlerStack):
     """The handler (-w workers) on a unix socket and nginx with /submit/ and
     /token/ over one temp folder; forms is a folder of .form files (the
     shipped h.TEMPLATES or a forms_copy)."""
@@ -123,19 +123,6 @@ class ScreenStack:
         self.handler = h.Handler(root, self.conf, workers=workers)
         self.nginx = (TokenNginx(root, f"unix:{self.handler.sock}")
                       if nginx else None)
-
-    def start(self):
-        self.handler.start()
-        if self.nginx:
-            self.nginx.start()
-        return self
-
-    def stop(self):
-        try:
-            if self.nginx:
-                self.nginx.stop()
-        finally:
-            self.handler.stop()
 
     def restart_handler(self):
         self.handler.stop()

@@ -179,7 +179,7 @@ def smime_lines(pki, recipients=(), escrow=None, sign=False, **more):
     return lines
 
 
-class SmimeStack:
+class SmimeStack(h.HandlerStack):
     """The real handler (+ nginx) over a temp folder whose orders (and
     optionally contact) mailbox has S/MIME settings."""
 
@@ -191,19 +191,6 @@ class SmimeStack:
         self.handler = h.Handler(self.root, self.conf, workers=2)
         self.nginx = (h.Nginx(self.root, f"unix:{self.handler.sock}")
                       if nginx else None)
-
-    def start(self):
-        self.handler.start()
-        if self.nginx:
-            self.nginx.start()
-        return self
-
-    def stop(self):
-        try:
-            if self.nginx:
-                self.nginx.stop()
-        finally:
-            self.handler.stop()
 
     def post(self, form, body, content_type, **kw):
         return h.curl(f"{self.nginx.base}/submit/{form}", data=body,

@@ -23,17 +23,15 @@ Dovecot share the user named in default_fields.
 import grp
 import os
 import poplib
-import pwd
 import re
 import shutil
-import subprocess
 
 import pytest
 
+import dovecot_helpers as dh
 import e2e_helpers as h
 import pop3_helpers as ph
 
-DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 CONTRIB = h.REPO / "contrib" / "dovecot-formdrop.conf"
 UIDL_RE = re.compile(r"^[\x21-\x7e]{1,70}$")
 
@@ -78,64 +76,11 @@ FIELDS = [
 ]
 
 
-def _user(name):
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        return None
-
-
 @pytest.fixture(scope="module")
 def dovecot_ok():
-    if not os.path.exists(DOVECOT):
-        pytest.skip("dovecot not installed")
-    if not h.is_root():
-        pytest.skip("dovecot is started as root here")
-    for u in ("nobody", "dovenull", "dovecot"):
-        if _user(u) is None:
-            pytest.skip(f"no user {u}")
+    dh.require_dovecot()
     if not h.HANDLER.exists():
         pytest.fail(f"{h.HANDLER} does not exist: run make", pytrace=False)
-
-
-class Dovecot:
-    def __init__(self, root, contrib):
-        self.root = root
-        for d in ("run", "state"):
-            (root / d).mkdir(parents=True, exist_ok=True)
-            os.chmod(root / d, 0o755)
-        self.contrib = contrib
-        self.conf = root / "dovecot.conf"
-        self.log = root / "dovecot.log"
-        self.proc = None
-        self.port = None
-
-    def start(self):
-        last = None
-        for _ in range(3):
-            self.port = h.free_port()
-            self.conf.write_text(MAIN_CONF.format(
-                root=self.root, port=self.port, contrib=self.contrib))
-            with open(self.root / "stderr.log", "ab") as out:
-                self.proc = subprocess.Popen(
-                    [DOVECOT, "-F", "-c", str(self.conf)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    env=h.clean_env(), start_new_session=True)
-            try:
-                h.wait_until(lambda: h.can_connect_tcp("127.0.0.1",
-                                                       self.port),
-                             proc=self.proc, what="dovecot pop3s port",
-                             log=self.log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.stop()
-        raise RuntimeError(f"{last}\n{h.read_log(self.root / 'stderr.log')}")
-
-    def stop(self):
-        if self.proc is not None:
-            h.stop_process(self.proc)
-            h.kill_group_leftovers(self.proc.pid)
 
 
 def fetch(port, pki):
@@ -147,16 +92,7 @@ def fetch(port, pki):
         assert p.getwelcome().startswith(b"+OK")
         p.user("shop")
         assert p.pass_(ph.PASSWORD).startswith(b"+OK")
-        _, listing, _ = p.list()
-        _, ulist, _ = p.uidl()
-        uidls = {int(a): b.decode() for a, b in (l.split() for l in ulist)}
-        out = []
-        for line in listing:
-            n, size = (int(x) for x in line.split())
-            _, lines, octets = p.retr(n)
-            data = ph.poplib_data(lines)
-            assert octets == len(data)
-            out.append((uidls[n], size, data))
+        out = dh.read_all(p)
         assert p.quit().startswith(b"+OK")
         return out
     finally:
@@ -177,7 +113,7 @@ def test_contrib_dovecot_serves_handler_maildir(dovecot_ok, tmp_root,
     users = root / "users"
     users.write_text(f"shop:{ph.password_hash()}::::{md}::\n")
     os.chmod(users, 0o644)
-    nobody = _user("nobody")
+    nobody = dh.user("nobody")
     group = grp.getgrgid(nobody.pw_gid).gr_name
 
     # The contrib file with only its site-specific values replaced.
@@ -209,7 +145,8 @@ def test_contrib_dovecot_serves_handler_maildir(dovecot_ok, tmp_root,
             shutil.chown(os.path.join(dirpath, n), nobody.pw_name, group)
     shutil.chown(md, nobody.pw_name, group)
 
-    dv = Dovecot(root / "dovecot", contrib)
+    dv = dh.Dovecot(root / "dovecot", lambda port: MAIN_CONF.format(
+        root=root / "dovecot", port=port, contrib=contrib))
     request.addfinalizer(dv.stop)
     dv.start()
     first = fetch(dv.port, pki)

@@ -15,17 +15,15 @@ state_dir and log in a temp folder; mail processes run as `nobody`
 
 import os
 import grp
-import pwd
 import shutil
-import subprocess
 
 import pytest
 
+import dovecot_helpers as dh
 import e2e_helpers as h
 import pop3_helpers as ph
 from pop3_helpers import make_pop3d, pki  # noqa: F401  (fixtures)
 
-DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 EXTRA = [
     b"Subject: dots\n\n.\n..\n.hidden\nend\n",
@@ -34,22 +32,9 @@ EXTRA = [
 ]
 
 
-def _user(name):
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        return None
-
-
 @pytest.fixture(scope="module")
 def dovecot_ok():
-    if not os.path.exists(DOVECOT):
-        pytest.skip("dovecot not installed")
-    if not h.is_root():
-        pytest.skip("dovecot is started as root here")
-    for u in ("nobody", "dovenull", "dovecot"):
-        if _user(u) is None:
-            pytest.skip(f"no user {u}")
+    dh.require_dovecot()
 
 
 DOVECOT_CONF = """\
@@ -87,66 +72,6 @@ service pop3-login {{
 """
 
 
-class Dovecot:
-    def __init__(self, root, users):
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)
-        for d in ("run", "state"):
-            (self.root / d).mkdir(exist_ok=True)
-            os.chmod(self.root / d, 0o755)
-        self.users = users
-        self.conf = self.root / "dovecot.conf"
-        self.log = self.root / "dovecot.log"
-        self.proc = None
-        self.port = None
-
-    def start(self):
-        last = None
-        for _ in range(3):
-            self.port = h.free_port()
-            self.conf.write_text(DOVECOT_CONF.format(
-                root=self.root, port=self.port, users=self.users))
-            out = open(self.root / "stderr.log", "ab")
-            try:
-                self.proc = subprocess.Popen(
-                    [DOVECOT, "-F", "-c", str(self.conf)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    env=h.clean_env(), start_new_session=True)
-            finally:
-                out.close()
-            try:
-                h.wait_until(lambda: h.can_connect_tcp("127.0.0.1",
-                                                       self.port),
-                             proc=self.proc, what="dovecot pop3 port",
-                             log=self.log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.stop()
-        raise RuntimeError(f"{last}\n{h.read_log(self.root / 'stderr.log')}")
-
-    def stop(self):
-        if self.proc is not None:
-            h.stop_process(self.proc)
-            h.kill_group_leftovers(self.proc.pid)
-
-
-def read_all(p):
-    """[(uidl, LIST size, RETR bytes with CRLF)] through poplib."""
-    out = []
-    _, listing, _ = p.list()
-    _, ulist, _ = p.uidl()
-    uidls = {int(a): b.decode() for a, b in (l.split() for l in ulist)}
-    for line in listing:
-        n, size = (int(x) for x in line.split())
-        resp, lines, octets = p.retr(n)
-        data = ph.poplib_data(lines)
-        assert octets == len(data)
-        out.append((uidls[n], size, data))
-    return out
-
-
 def test_dovecot_serves_the_same_maildir(dovecot_ok, stack, make_pop3d,
                                          tmp_root, request):
     md = stack.maildirs["contact"]
@@ -154,7 +79,7 @@ def test_dovecot_serves_the_same_maildir(dovecot_ok, stack, make_pop3d,
     for i, raw in enumerate(EXTRA):
         ph.write_message(md, raw, secs=1700000000 + i)
     n_msgs = len(delivered) + len(EXTRA)
-    nobody = _user("nobody")
+    nobody = dh.user("nobody")
     group = grp.getgrgid(nobody.pw_gid).gr_name
     # One users file for both servers: absolute Maildir ("home"), the
     # UID/GID Dovecot's mail processes take.
@@ -166,7 +91,7 @@ def test_dovecot_serves_the_same_maildir(dovecot_ok, stack, make_pop3d,
     # 1. formdrop-pop3d.
     srv = make_pop3d({}, root=tmp_root / "fd", users_text=users.read_text())
     p = srv.login("shop")
-    ours = read_all(p)
+    ours = dh.read_all(p)
     p.quit()
     p.close()
     assert len(ours) == n_msgs
@@ -183,7 +108,8 @@ def test_dovecot_serves_the_same_maildir(dovecot_ok, stack, make_pop3d,
         for n in dirnames + filenames:
             shutil.chown(os.path.join(dirpath, n), "nobody", group)
     shutil.chown(md, "nobody", group)
-    dv = Dovecot(tmp_root / "dovecot", users)
+    dv = dh.Dovecot(tmp_root / "dovecot", lambda port: DOVECOT_CONF.format(
+        root=tmp_root / "dovecot", port=port, users=users))
     request.addfinalizer(dv.stop)
     dv.start()
     p = ph.POP3("127.0.0.1", dv.port)
@@ -192,7 +118,7 @@ def test_dovecot_serves_the_same_maildir(dovecot_ok, stack, make_pop3d,
         p.user("shop")
         assert p.pass_(ph.PASSWORD).startswith(b"+OK")
         count, total = p.stat()
-        theirs = read_all(p)
+        theirs = dh.read_all(p)
         p.quit()
     finally:
         p.close()
@@ -210,7 +136,7 @@ def test_dovecot_serves_the_same_maildir(dovecot_ok, stack, make_pop3d,
     srv.proc = None
     srv.start()
     p = srv.login("shop")
-    again = read_all(p)
+    again = dh.read_all(p)
     p.quit()
     p.close()
     assert sorted(again) == sorted(ours)

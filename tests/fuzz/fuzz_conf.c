@@ -22,35 +22,17 @@
  * conf_load must succeed exactly when it reports no error, and free
  * everything either way.
  */
-#include <sys/stat.h>
-
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "conf.h"
 #include "diag.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* FUZZ_VERBOSE=1 in the environment: say what each input did. */
-static int
-verbose(void)
-{
-	static int v = -1;
-
-	if (v == -1)
-		v = getenv("FUZZ_VERBOSE") != NULL;
-	return v;
-}
 
 static char	root[64];
 static char	conf_path[PATH_MAX];
@@ -119,86 +101,11 @@ static const char *const files[][2] = {
 };
 
 static void
-write_file(const char *path, const void *data, size_t len)
-{
-	int fd;
-
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1 || write(fd, data, len) != (ssize_t)len ||
-	    close(fd) == -1) {
-		perror(path);
-		abort();
-	}
-}
-
-/* Remove one file or folder of a stale tree (nftw callback). */
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
-/*
- * A crash ends the process without atexit(): remove the folders that
- * processes no longer running left in /tmp (their name holds their pid).
- */
-static void
-remove_stale(const char *prefix)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	size_t plen = strlen(prefix);
-	long pid;
-	DIR *d;
-
-	if ((d = opendir("/tmp")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, plen) != 0 ||
-		    (pid = strtol(de->d_name + plen, NULL, 10)) <= 0 ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof(path), "/tmp/%s", de->d_name);
-		nftw(path, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-	}
-	closedir(d);
-}
-
-static void
-cleanup(void)
-{
-	if (root[0] != '\0')
-		nftw(root, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
 setup(void)
 {
-	char path[PATH_MAX];
-	size_t i;
-
-	remove_stale("formdrop-fuzz-conf.");
-	snprintf(root, sizeof(root), "/tmp/formdrop-fuzz-conf.%ld.XXXXXX",
-	    (long)getpid());
-	if (mkdtemp(root) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
-		if (mkdir(path, 0700) == -1) {
-			perror(path);
-			abort();
-		}
-	}
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, files[i][0]);
-		write_file(path, files[i][1], strlen(files[i][1]));
-	}
+	fuzz_workdir(root, "conf", dirs, sizeof(dirs) / sizeof(dirs[0]),
+	    files, sizeof(files) / sizeof(files[0]));
 	snprintf(conf_path, sizeof(conf_path), "%s/formdrop.conf", root);
-	atexit(cleanup);
 }
 
 /* Load the text at conf_path in mode; 0 if it loaded. */
@@ -213,7 +120,7 @@ load(enum conf_mode mode)
 
 	diag_init(&d);
 	r = conf_load(conf_path, mode, &c, &d);
-	if (verbose()) {
+	if (fuzz_verbose()) {
 		fprintf(stderr, "conf %s: %s, %zu errors, %zu warnings\n",
 		    names[mode], r == 0 ? "loaded" : "refused", d.errors,
 		    d.warnings);
@@ -269,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (root[0] == '\0')
 		setup();
-	write_file(conf_path, data, size);
+	fuzz_write_file(conf_path, data, size);
 	checked = load(CONF_CHECK);
 	/*
 	 * Serving creates the state folder and its token key: only when

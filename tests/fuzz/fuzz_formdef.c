@@ -6,35 +6,17 @@
  * shipped forms in the corpus load whole).  formdef_load must either load
  * the definition or report at least one problem, and free everything.
  */
-#include <sys/stat.h>
-
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "diag.h"
 #include "formdef.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* FUZZ_VERBOSE=1 in the environment: say what each input did. */
-static int
-verbose(void)
-{
-	static int v = -1;
-
-	if (v == -1)
-		v = getenv("FUZZ_VERBOSE") != NULL;
-	return v;
-}
 
 static char	dir[64];
 static char	form_path[PATH_MAX];
@@ -55,79 +37,11 @@ static const char *const files[][2] = {
 };
 
 static void
-write_file(const char *path, const void *data, size_t len)
-{
-	int fd;
-
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1 || write(fd, data, len) != (ssize_t)len ||
-	    close(fd) == -1) {
-		perror(path);
-		abort();
-	}
-}
-
-/* Remove one file or folder of a stale tree (nftw callback). */
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
-/*
- * A crash ends the process without atexit(): remove the folders that
- * processes no longer running left in /tmp (their name holds their pid).
- */
-static void
-remove_stale(const char *prefix)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	size_t plen = strlen(prefix);
-	long pid;
-	DIR *d;
-
-	if ((d = opendir("/tmp")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, plen) != 0 ||
-		    (pid = strtol(de->d_name + plen, NULL, 10)) <= 0 ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof(path), "/tmp/%s", de->d_name);
-		nftw(path, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-	}
-	closedir(d);
-}
-
-static void
-cleanup(void)
-{
-	if (dir[0] != '\0')
-		nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
 setup(void)
 {
-	char path[PATH_MAX];
-	size_t i;
-
-	remove_stale("formdrop-fuzz-formdef.");
-	snprintf(dir, sizeof(dir), "/tmp/formdrop-fuzz-formdef.%ld.XXXXXX",
-	    (long)getpid());
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i][0]);
-		write_file(path, files[i][1], strlen(files[i][1]));
-	}
+	fuzz_workdir(dir, "formdef", NULL, 0, files,
+	    sizeof(files) / sizeof(files[0]));
 	snprintf(form_path, sizeof(form_path), "%s/fuzz.form", dir);
-	atexit(cleanup);
 }
 
 int
@@ -140,11 +54,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (dir[0] == '\0')
 		setup();
-	write_file(form_path, data, size);
+	fuzz_write_file(form_path, data, size);
 	diag_init(&d);
 	r = formdef_load(form_path, &def, &d);
 	/* Refused exactly when a problem was reported. */
-	if (verbose()) {
+	if (fuzz_verbose()) {
 		fprintf(stderr, "%s: %s, %zu errors, %zu warnings\n",
 		    "formdef", r == 0 ? "loaded" : "refused", d.errors,
 		    d.warnings);

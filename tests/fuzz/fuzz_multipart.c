@@ -13,19 +13,9 @@
 #include "bounds.h"
 #include "multipart.h"
 #include "util.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* FUZZ_VERBOSE=1 in the environment: say what each input did. */
-static int
-verbose(void)
-{
-	static int v = -1;
-
-	if (v == -1)
-		v = getenv("FUZZ_VERBOSE") != NULL;
-	return v;
-}
 
 static void
 check(const struct form_limits *lim, const struct form_data *fd,
@@ -195,7 +185,7 @@ run(const char *body, size_t len, const char *boundary,
 		if (st == PARSE_OK)
 			same(&fd, &pieces);
 	}
-	if (verbose())
+	if (fuzz_verbose())
 		fprintf(stderr, "multipart: boundary \"%s\", fields_max %zu: "
 		    "%s, %zu fields, %zu files\n", boundary, lim->fields_max,
 		    parse_status_str(st), fd.n, fd.nfiles);
@@ -223,7 +213,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctype[hlen] = '\0';
 	memset(boundary, 'x', sizeof(boundary));
 	if (multipart_boundary(ctype, boundary, sizeof(boundary)) == -1) {
-		if (verbose())
+		if (fuzz_verbose())
 			fprintf(stderr, "multipart: no boundary\n");
 		free(ctype);
 		return 0;

@@ -17,19 +17,9 @@
 #include "bounds.h"
 #include "buf.h"
 #include "template.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* FUZZ_VERBOSE=1 in the environment: say what each input did. */
-static int
-verbose(void)
-{
-	static int v = -1;
-
-	if (v == -1)
-		v = getenv("FUZZ_VERBOSE") != NULL;
-	return v;
-}
 
 #define OUT_MAX		(64 * 1024)
 #define NVALUES		3
@@ -158,7 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	rt = render(tpl, len, &tv, TPL_TEXT, OUT_MAX, &text);
 	rh = render(tpl, len, &tv, TPL_HTML, OUT_MAX, &html);
-	if (verbose())
+	if (fuzz_verbose())
 		fprintf(stderr, "template: check %s%s%s (line %d); text %d "
 		    "(%zu bytes), html %d (%zu bytes); counts %ld %ld %ld\n",
 		    checked == 0 ? "ok" : "failed", checked == 0 ? "" : ": ",

@@ -12,19 +12,9 @@
 #include "bounds.h"
 #include "urlencoded.h"
 #include "util.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* FUZZ_VERBOSE=1 in the environment: say what each input did. */
-static int
-verbose(void)
-{
-	static int v = -1;
-
-	if (v == -1)
-		v = getenv("FUZZ_VERBOSE") != NULL;
-	return v;
-}
 
 static void
 check(const struct form_limits *lim, const struct form_data *fd,
@@ -60,7 +50,7 @@ run(const char *body, size_t len, const struct form_limits *lim)
 	form_data_init(&fd, NULL);
 	st = urlencoded_parse(body, len, lim, &fd);
 	check(lim, &fd, st);
-	if (verbose())
+	if (fuzz_verbose())
 		fprintf(stderr, "urlencoded: fields_max %zu field_max %zu: "
 		    "%s, %zu fields\n", lim->fields_max, lim->field_max,
 		    parse_status_str(st), fd.n);

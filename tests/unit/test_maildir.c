@@ -51,6 +51,26 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * The whole of msg delivered through the streamed API, as the handler
+ * does: 0 with the name in new/, or -1 with errno set.
+ */
+static int
+maildir_deliver(const char *path, const struct buf *msg, const char *host,
+    char *name, size_t namesz)
+{
+	struct maildir_delivery d;
+
+	if (maildir_begin(&d, path, host) == -1)
+		return -1;
+	if (msg->len > 0 && BIO_write(d.out, msg->data, (int)msg->len) !=
+	    (int)msg->len) {
+		maildir_abort(&d);
+		return -1;
+	}
+	return maildir_commit(&d, name, namesz);
+}
+
 static void
 match(const char *re_src, const char *s)
 {
