@@ -106,12 +106,17 @@ def targets(R):
     if enc:
         for c, pt in enc.get("points", {}).get("rsa2x", {}).items():
             r = b.ratio(pt["rate"]["median"], pt.get("plain_rate"))
+            cpu = intake.cpu_ms(pt)
+            note = ("" if r is None or r >= 0.8 else
+                    f"short by {(0.8 - r) / 0.8 * 100:.0f}%")
+            if cpu is not None and pt.get("plain_cpu_ms") is not None:
+                note += (f"{'; ' if note else ''}worker CPU "
+                         f"{b.fmt(pt['plain_cpu_ms'], 2)} -> "
+                         f"{b.fmt(cpu, 2)} ms/req")
             add(f"encrypted (2 x RSA-2048) >= 0.8 x unencrypted (c={c})",
                 f"{b.fmt(pt['rate']['median'])} vs "
                 f"{b.fmt(pt.get('plain_rate'))}/s = {b.fmt(r, 2)} x",
-                None if r is None else r >= 0.8,
-                "" if r is None or r >= 0.8 else
-                f"short by {(0.8 - r) / 0.8 * 100:.0f}%")
+                None if r is None else r >= 0.8, note)
         for name in ("sign_rsa", "sign_p256"):
             for c, pt in enc.get("points", {}).get(name, {}).items():
                 sg = med(pt, "cms_ceiling", "rate", "median")
@@ -151,10 +156,15 @@ def targets(R):
             a = rs.get("rss_kib")
             c = med(dv, "rss", n, "rss_kib")
             r = b.ratio(a, c)
+            note = "" if r is None or r <= 0.25 else f"{r:.2f} of Dovecot's"
+            pa, pc = rs.get("private_kib"), med(dv, "rss", n, "private_kib")
+            if pa is not None and pc:
+                note += (f"{'; ' if note else ''}private (USS) "
+                         f"{b.fmt(pa / 1024, 1)} vs {b.fmt(pc / 1024, 1)} "
+                         f"MiB = {b.fmt(b.ratio(pa, pc), 2)}")
             add(f"RSS per session <= 1/4 of Dovecot pop3+login ({n} msgs)",
                 f"{b.fmt(a / 1024, 1)} vs {b.fmt((c or 0) / 1024, 1)} MiB = "
-                f"{b.fmt(r, 2)}", None if r is None else r <= 0.25,
-                "" if r is None or r <= 0.25 else f"{r:.2f} of Dovecot's")
+                f"{b.fmt(r, 2)}", None if r is None else r <= 0.25, note)
         big = str(max(p["sizes"]))
         a = med(fd, "login_stat_uidl", big, "first_s", "median")
         a2 = med(fd, "login_stat_uidl", big, "repeat_s", "median")
@@ -221,13 +231,15 @@ def report(R):
             f"Intake, durable (~{d['body_bytes']} B urlencoded order, wrk -> "
             f"nginx -> FastCGI; {d['workers']} workers)",
             ["conns", "system", "req/s med (min-max)", "p50 ms", "p99 ms",
-             "errors", "formdrop/this"], intake.durable_rows(d)))
+             "errors", "worker CPU ms/req (user + sys)", "formdrop/this"],
+            intake.durable_rows(d)))
     e = R.get("encrypted")
     if isinstance(e, dict):
         out.append(b.table(
             "Intake, encrypted (formdrop vs raw CMS rate of the same keys)",
             ["setup", "conns", "req/s med (min-max)", "p50 ms", "p99 ms",
-             "errors", "/plain", "raw CMS ops/s", "formdrop/raw"],
+             "errors", "/plain", "worker CPU ms/req (user + sys)",
+             "CPU plain/this", "raw CMS ops/s", "formdrop/raw"],
             intake.encrypted_rows(e)))
     m = R.get("memory")
     if isinstance(m, dict):

@@ -270,15 +270,50 @@ def status_kib(pid, field="VmRSS"):
     return None
 
 
-def pss_kib(pid):
+def smaps_kib(pid):
+    """/proc/PID/smaps_rollup as {field: kB}, or {} if it is gone."""
+    out = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                parts = line.split()
+                if len(parts) == 3 and parts[0].endswith(":"):
+                    out[parts[0][:-1]] = int(parts[1])
     except OSError:
+        return {}
+    return out
+
+
+def pss_kib(pid):
+    return smaps_kib(pid).get("Pss")
+
+
+def private_kib(pid):
+    """Memory only this process holds (USS): what a session really
+    adds, where RSS also counts every page it shares."""
+    m = smaps_kib(pid)
+    if not m:
         return None
-    return None
+    return m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pids):
+    """(user, system) clock ticks used so far by pids, summed; a pid
+    that is gone counts 0."""
+    user = system = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        fields = s[s.rindex(")") + 2:].split()
+        user += int(fields[11])
+        system += int(fields[12])
+    return user, system
 
 
 def rss_sum(pids):

@@ -95,16 +95,26 @@ def clear_maildir(md):
         b.empty_dir(md / sub)
 
 
-def http_point(stack, path, lua, conc, prof, maildir, runs=None):
+def http_point(stack, path, lua, conc, prof, maildir, runs=None,
+               cpu_pids=None):
     """warm-up + prof.runs measured runs of wrk; the Maildir emptied
-    before the point (so every point starts from an empty new/)."""
+    before the point (so every point starts from an empty new/).  With
+    cpu_pids (the handler's workers), also the CPU they spent per
+    request, user and system: unlike req/s, it does not swing with the
+    disk."""
     clear_maildir(maildir)
     wrk(stack.url(path), lua, conc, prof.warmup)
     out = []
     for _ in range(runs or prof.runs):
         before = _count(maildir)
+        ticks = b.cpu_ticks(cpu_pids) if cpu_pids else None
         r = wrk(stack.url(path), lua, conc, prof.duration)
         r["delivered"] = (_count(maildir) - before) if maildir else None
+        if ticks and r["requests"] > 0:
+            after = b.cpu_ticks(cpu_pids)
+            per = 1000 / b.CLK_TCK / r["requests"]
+            r["cpu_user_ms"] = (after[0] - ticks[0]) * per
+            r["cpu_sys_ms"] = (after[1] - ticks[1]) * per
         out.append(r)
     clear_maildir(maildir)
     return point(out)
@@ -117,13 +127,17 @@ def _count(md):
 
 
 def point(runs):
-    return {
+    pt = {
         "rate": b.summary([r["rate"] for r in runs]),
         "p50_ms": b.summary([r["p50_ms"] for r in runs]),
         "p99_ms": b.summary([r["p99_ms"] for r in runs]),
         "errors": sum(r["errors"] for r in runs),
         "raw": runs,
     }
+    for k in ("cpu_user_ms", "cpu_sys_ms"):
+        if all(k in r for r in runs):
+            pt[k] = b.summary([r[k] for r in runs])
+    return pt
 
 
 def ceiling_point(binary, maildir, conc, prof):
@@ -182,13 +196,31 @@ def durable(stack, prof, peers, log):
         pts = {}
         for name, path, md, _ in usable:
             log(f"  {name} c={conc}")
-            pts[name] = http_point(stack, path, lua, conc, prof, md)
+            pts[name] = http_point(
+                stack, path, lua, conc, prof, md,
+                cpu_pids=stack.workers() if name == "formdrop" else None)
         if peers.get("maildir_ceiling"):
             log(f"  maildir_ceiling c={conc}")
             pts["maildir_ceiling"] = ceiling_point(
                 peers["maildir_ceiling"], ceil_md, conc, prof)
         res["points"][str(conc)] = pts
     return res
+
+
+def cpu_ms(pt):
+    """The handler workers' CPU per request (user + system, medians),
+    or None where it was not measured."""
+    u, s = (pt or {}).get("cpu_user_ms"), (pt or {}).get("cpu_sys_ms")
+    if not u or not s:
+        return None
+    return u["median"] + s["median"]
+
+
+def fmt_cpu(pt):
+    if cpu_ms(pt) is None:
+        return ""
+    return (f"{b.fmt(pt['cpu_user_ms']['median'], 2)} + "
+            f"{b.fmt(pt['cpu_sys_ms']['median'], 2)}")
 
 
 def durable_rows(res):
@@ -204,7 +236,7 @@ def durable_rows(res):
             rows.append([conc, name, b.fmt_range(pt["rate"]),
                          b.fmt_range(pt["p50_ms"], 2),
                          b.fmt_range(pt["p99_ms"], 2),
-                         pt.get("errors", 0),
+                         pt.get("errors", 0), fmt_cpu(pt),
                          "" if name == "formdrop" else
                          b.fmt(b.ratio(fd, r), 2)])
     return rows
@@ -224,7 +256,7 @@ def encrypted(stack, prof, peers, durable_res, log):
         for conc in prof.enc_conc:
             log(f"  {name} c={conc}")
             pt = http_point(stack, path, lua, conc, prof, stack.maildirs[name],
-                            runs=prof.enc_runs)
+                            runs=prof.enc_runs, cpu_pids=stack.workers())
             mode, args = stack.cms_args[name]
             if peers.get("cms_ceiling"):
                 pt["cms_ceiling"] = cms_point(peers["cms_ceiling"], mode,
@@ -239,6 +271,7 @@ def encrypted(stack, prof, peers, durable_res, log):
             plain = (durable_res or {}).get("points", {}).get(
                 str(conc), {}).get("formdrop")
             pt["plain_rate"] = plain["rate"]["median"] if plain else None
+            pt["plain_cpu_ms"] = cpu_ms(plain) if plain else None
             res["points"].setdefault(name, {})[str(conc)] = pt
     return res
 
@@ -254,6 +287,9 @@ def encrypted_rows(res):
                          b.fmt_range(pt["p50_ms"], 2),
                          b.fmt_range(pt["p99_ms"], 2), pt["errors"],
                          b.fmt(b.ratio(r, pt.get("plain_rate")), 2),
+                         fmt_cpu(pt),
+                         b.fmt(b.ratio(pt.get("plain_cpu_ms"), cpu_ms(pt)),
+                               2),
                          f"{pt.get('cms_mode', '-')} {b.fmt(cm.get('median'))}"
                          + (f" / s+e {b.fmt(se.get('median'))}"
                             if se else ""),

@@ -434,7 +434,8 @@ def rss_session(srv, ctx, user):
         t = b.proc_table()
         out = {"pids": {str(p): t.get(p, (0, "?"))[1] for p in pids},
                "rss_kib": b.rss_sum(pids),
-               "pss_kib": sum(b.pss_kib(p) or 0 for p in pids)}
+               "pss_kib": sum(b.pss_kib(p) or 0 for p in pids),
+               "private_kib": sum(b.private_kib(p) or 0 for p in pids)}
     finally:
         c.quit()
     return out
@@ -545,6 +546,13 @@ def run_group(root, procs, prof, pki_dir, log):
     return res
 
 
+def session_mib(m):
+    if not m:
+        return "-"
+    return "; ".join(b.fmt((m.get(k) or 0) / 1024, 1)
+                     for k in ("rss_kib", "pss_kib", "private_kib"))
+
+
 def rows(res):
     """Table rows: metric, formdrop-pop3d, dovecot, ratio."""
     fd = res["servers"].get("formdrop-pop3d", {})
@@ -585,10 +593,7 @@ def rows(res):
         a = fd.get("rss", {}).get(k, {})
         c = dv.get("rss", {}).get(k, {})
         ra, rc = a.get("rss_kib"), c.get("rss_kib")
-        out.append([f"RSS per session, {n} msgs (MiB; PSS)",
-                    f"{b.fmt((ra or 0) / 1024, 1)}; "
-                    f"{b.fmt((a.get('pss_kib') or 0) / 1024, 1)}" if a else "-",
-                    f"{b.fmt((rc or 0) / 1024, 1)}; "
-                    f"{b.fmt((c.get('pss_kib') or 0) / 1024, 1)}" if c else "-",
+        out.append([f"RSS per session, {n} msgs (MiB; PSS; private)",
+                    session_mib(a), session_mib(c),
                     b.fmt(b.ratio(rc, ra), 2)])
     return out
