@@ -376,10 +376,8 @@ def main():
             R.setdefault("group_seconds", {})[gname] = time.monotonic() - t
 
         group("intake", lambda: intake.durable(stack, prof, peers, log))
-        group("encrypted", lambda: intake.encrypted(
-            stack, prof, peers,
-            R.get("intake") if isinstance(R.get("intake"), dict) else None,
-            log))
+        group("encrypted", lambda: intake.encrypted(stack, prof, peers,
+                                                    log))
         group("memory", lambda: memory.handler_memory(stack, prof, log))
         group("scaling", lambda: intake.scaling(stack, prof, log))
         if stack is not None:

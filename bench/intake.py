@@ -95,29 +95,77 @@ def clear_maildir(md):
         b.empty_dir(md / sub)
 
 
-def http_point(stack, path, lua, conc, prof, maildir, runs=None,
-               cpu_pids=None):
-    """warm-up + prof.runs measured runs of wrk; the Maildir emptied
-    before the point (so every point starts from an empty new/).  With
-    cpu_pids (the handler's workers), also the CPU they spent per
-    request, user and system: unlike req/s, it does not swing with the
-    disk."""
-    clear_maildir(maildir)
-    wrk(stack.url(path), lua, conc, prof.warmup)
-    out = []
-    for _ in range(runs or prof.runs):
-        before = _count(maildir)
-        ticks = b.cpu_ticks(cpu_pids) if cpu_pids else None
-        r = wrk(stack.url(path), lua, conc, prof.duration)
-        r["delivered"] = (_count(maildir) - before) if maildir else None
+class HttpSystem:
+    """One system behind nginx, measured by wrk one run at a time; its
+    Maildir is emptied before the warm-up and after the last run.  With
+    cpu_pids (the handler's workers), a run also records the CPU they
+    spent per request, user and system."""
+
+    def __init__(self, stack, path, lua, conc, maildir, cpu_pids=None):
+        self.url = stack.url(path)
+        self.lua, self.conc, self.maildir = lua, conc, maildir
+        self.cpu_pids = cpu_pids
+
+    def warm(self, prof):
+        clear_maildir(self.maildir)
+        wrk(self.url, self.lua, self.conc, prof.warmup)
+
+    def run_once(self, prof):
+        before = _count(self.maildir)
+        ticks = b.cpu_ticks(self.cpu_pids) if self.cpu_pids else None
+        r = wrk(self.url, self.lua, self.conc, prof.duration)
+        r["delivered"] = (_count(self.maildir) - before) if self.maildir \
+            else None
         if ticks and r["requests"] > 0:
-            after = b.cpu_ticks(cpu_pids)
+            after = b.cpu_ticks(self.cpu_pids)
             per = 1000 / b.CLK_TCK / r["requests"]
             r["cpu_user_ms"] = (after[0] - ticks[0]) * per
             r["cpu_sys_ms"] = (after[1] - ticks[1]) * per
-        out.append(r)
-    clear_maildir(maildir)
-    return point(out)
+        return r
+
+    def done(self):
+        clear_maildir(self.maildir)
+
+
+class CeilingSystem:
+    """maildir_ceiling with as many threads as connections, 2 KiB a
+    message; its Maildir is emptied after every run."""
+
+    def __init__(self, binary, maildir, conc):
+        self.binary, self.maildir, self.conc = binary, maildir, conc
+
+    def warm(self, prof):
+        b.run([self.binary, self.maildir, self.conc, prof.warmup, 2048, 0],
+              timeout=prof.warmup + 60)
+        clear_maildir(self.maildir)
+
+    def run_once(self, prof):
+        p = b.run([self.binary, self.maildir, self.conc, prof.duration,
+                   2048, 0.2], timeout=prof.duration + 60)
+        r = json.loads(p.stdout.decode())
+        r["rate"] = r["ops_per_s"]
+        r["errors"] = 0
+        clear_maildir(self.maildir)
+        return r
+
+    def done(self):
+        pass
+
+
+def side_by_side(systems, runs, prof):
+    """{name: point}: each system warmed up, then the runs taken in turn
+    (A B C, A B C, ...).  This disk's fsync speed swings 2-3 x within
+    minutes, so points measured one after the other compare the swing;
+    taken in turn, every system sees the same disk."""
+    for s in systems.values():
+        s.warm(prof)
+    out = {name: [] for name in systems}
+    for _ in range(runs):
+        for name, s in systems.items():
+            out[name].append(s.run_once(prof))
+    for s in systems.values():
+        s.done()
+    return {name: point(r) for name, r in out.items()}
 
 
 def _count(md):
@@ -138,24 +186,6 @@ def point(runs):
         if all(k in r for r in runs):
             pt[k] = b.summary([r[k] for r in runs])
     return pt
-
-
-def ceiling_point(binary, maildir, conc, prof):
-    runs = []
-    b.run([binary, maildir, conc, prof.warmup, 2048, 0],
-          timeout=prof.warmup + 60)
-    clear_maildir(maildir)
-    for _ in range(prof.runs):
-        p = b.run([binary, maildir, conc, prof.duration, 2048, 0.2],
-                  timeout=prof.duration + 60)
-        r = json.loads(p.stdout.decode())
-        r["rate"] = r["ops_per_s"]
-        runs.append(r)
-        clear_maildir(maildir)
-    return {"rate": b.summary([r["rate"] for r in runs]),
-            "p50_ms": b.summary([r["p50_ms"] for r in runs]),
-            "p99_ms": b.summary([r["p99_ms"] for r in runs]),
-            "errors": 0, "raw": runs}
 
 
 def cms_point(binary, mode, args, threads, prof):
@@ -193,17 +223,15 @@ def durable(stack, prof, peers, log):
            "message_bytes": sizes, "ceiling_bytes": 2048}
     ceil_md = b.make_maildir(stack.root / "spool" / "ceiling")
     for conc in prof.conc:
-        pts = {}
-        for name, path, md, _ in usable:
-            log(f"  {name} c={conc}")
-            pts[name] = http_point(
-                stack, path, lua, conc, prof, md,
-                cpu_pids=stack.workers() if name == "formdrop" else None)
+        systems = {name: HttpSystem(
+            stack, path, lua, conc, md,
+            cpu_pids=stack.workers() if name == "formdrop" else None)
+            for name, path, md, _ in usable}
         if peers.get("maildir_ceiling"):
-            log(f"  maildir_ceiling c={conc}")
-            pts["maildir_ceiling"] = ceiling_point(
-                peers["maildir_ceiling"], ceil_md, conc, prof)
-        res["points"][str(conc)] = pts
+            systems["maildir_ceiling"] = CeilingSystem(
+                peers["maildir_ceiling"], ceil_md, conc)
+        log(f"  c={conc}: {', '.join(systems)} in turn")
+        res["points"][str(conc)] = side_by_side(systems, prof.runs, prof)
     return res
 
 
@@ -242,7 +270,7 @@ def durable_rows(res):
     return rows
 
 
-def encrypted(stack, prof, peers, durable_res, log):
+def encrypted(stack, prof, peers, log):
     if not b.WRK:
         raise b.Skip("wrk missing")
     if not stack.setups:
@@ -254,9 +282,16 @@ def encrypted(stack, prof, peers, durable_res, log):
         path = f"/submit/order_{name}"
         check_system(stack, path, body, stack.maildirs[name], 303)
         for conc in prof.enc_conc:
-            log(f"  {name} c={conc}")
-            pt = http_point(stack, path, lua, conc, prof, stack.maildirs[name],
-                            runs=prof.enc_runs, cpu_pids=stack.workers())
+            log(f"  {name} c={conc}, unencrypted in turn")
+            pids = stack.workers()
+            pts = side_by_side({
+                name: HttpSystem(stack, path, lua, conc, stack.maildirs[name],
+                                 cpu_pids=pids),
+                "plain": HttpSystem(stack, "/submit/order", lua, conc,
+                                    stack.maildirs["plain"], cpu_pids=pids)},
+                prof.enc_runs, prof)
+            pt, plain = pts[name], pts["plain"]
+            pt["plain"] = plain
             mode, args = stack.cms_args[name]
             if peers.get("cms_ceiling"):
                 pt["cms_ceiling"] = cms_point(peers["cms_ceiling"], mode,
@@ -268,10 +303,8 @@ def encrypted(stack, prof, peers, durable_res, log):
                     pt["cms_signencrypt"] = cms_point(
                         peers["cms_ceiling"], "signencrypt",
                         list(args) + rc, conc, prof)
-            plain = (durable_res or {}).get("points", {}).get(
-                str(conc), {}).get("formdrop")
-            pt["plain_rate"] = plain["rate"]["median"] if plain else None
-            pt["plain_cpu_ms"] = cpu_ms(plain) if plain else None
+            pt["plain_rate"] = plain["rate"]["median"]
+            pt["plain_cpu_ms"] = cpu_ms(plain)
             res["points"].setdefault(name, {})[str(conc)] = pt
     return res
 
