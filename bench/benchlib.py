@@ -70,7 +70,7 @@ class Profile:
             self.upload_mb = 100
             self.login_seconds = 1.5
             self.pop3_runs = 2
-            self.enc_runs = 2
+            self.enc_runs = 1       # and the unencrypted form in turn
             self.cms_seconds = 0.5
         else:
             self.runs, self.warmup, self.duration = 5, 1, 3
@@ -83,7 +83,7 @@ class Profile:
             self.login_seconds = 3.0
             self.pop3_runs = 3
             self.enc_runs = 3
-            self.cms_seconds = 1.0
+            self.cms_seconds = 0.5
 
     def as_dict(self):
         return {k: v for k, v in vars(self).items()}

@@ -7,9 +7,11 @@ Content-Type, JSON summary from done()).
 """
 
 import http.client
+import itertools
 import json
 import os
 import re
+import stat
 import subprocess
 import time
 
@@ -88,11 +90,33 @@ def check_system(stack, path, body, maildir, want):
     return None
 
 
+_parked = itertools.count()
+
+
 def clear_maildir(md):
+    """Empty md's new/, cur/ and tmp/ without deleting a file: each is
+    moved aside into a .parked folder beside md (removed with the temp
+    folder at the end) and made again, same owner and mode.  Deleting
+    thousands of messages between points slowed the next point: ext4
+    without a journal (this VM's) skips inodes freed in the last minutes
+    when it allocates one, and scans past every one of them on each
+    create (1.5 ms an open(O_CREAT) under strace, longer than the
+    fsync)."""
     if md is None:
         return
+    park = md.parent / ".parked"
+    park.mkdir(exist_ok=True)
     for sub in ("new", "cur", "tmp"):
-        b.empty_dir(md / sub)
+        d = md / sub
+        with os.scandir(d) as it:
+            if next(it, None) is None:
+                continue
+        st = d.stat()
+        d.rename(park / f"{next(_parked)}-{md.name}-{sub}")
+        d.mkdir()
+        os.chmod(d, stat.S_IMODE(st.st_mode))
+        if b.is_root():
+            os.chown(d, st.st_uid, st.st_gid)
 
 
 class HttpSystem:
