@@ -88,12 +88,6 @@ buf_puts(struct buf *b, const char *s)
 }
 
 int
-buf_putc(struct buf *b, char c)
-{
-	return buf_append(b, &c, 1);
-}
-
-int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
