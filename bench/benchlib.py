@@ -73,7 +73,7 @@ class Profile:
             self.enc_runs = 1       # and the unencrypted form in turn
             self.cms_seconds = 0.5
         else:
-            self.runs, self.warmup, self.duration = 5, 1, 3
+            self.runs, self.warmup, self.duration = 4, 1, 3
             self.conc = [1, 2, 8]
             self.enc_conc = [1, 2, 8]
             self.pop3_sizes = [1000, 10000, 100000]
