@@ -20,7 +20,10 @@ take_field(struct form_data *data, const char *name, char *out, size_t outsz,
 	int found = 0;
 
 	*count = form_data_count(data, name);
-	if ((i = form_data_find(data, name, 0)) >= 0) {
+	/* A file is never the value: its bytes are in the spool, and its
+	 * value is "" whatever its size. */
+	if ((i = form_data_find(data, name, 0)) >= 0 &&
+	    data->v[i].filename == NULL) {
 		snprintf(out, outsz, "%.*s", (int)data->v[i].len,
 		    data->v[i].value);
 		found = data->v[i].len < outsz;

@@ -547,6 +547,19 @@ def test_honeypot(st, pool, form, encoding, hp):
         expect_junk(st, r, form, encoding, boxes, mark, reason, FIELDS[form])
 
 
+@pytest.mark.parametrize("form", FORMS)
+def test_honeypot_sent_as_file(st, pool, form):
+    """A one-byte file under the honeypot's name fills it: a file's value
+    is in the spool, not an empty string."""
+    pairs = FIELDS[form]
+    pairs = list(pairs.items() if isinstance(pairs, dict) else pairs)
+    fields = pairs + [(s.HONEYPOT, "x.txt", "text/plain", b"x")]
+    r, boxes, mark = send(st, form, "multipart", pool.take(form), hp=None,
+                          fields=fields)
+    expect_junk(st, r, form, "multipart", boxes, mark,
+                "honeypot field filled", FIELDS[form])
+
+
 def test_junk_is_maildir_plus_plus_folder(st, pool):
     send(st, "contact", "url", pool.take("contact"), hp="x")
     for form in FORMS:
