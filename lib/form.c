@@ -91,10 +91,8 @@ struct spool *
 form_data_spool(struct form_data *fd)
 {
 	if (!spool_is_open(&fd->spool) &&
-	    spool_open(&fd->spool, fd->spool_dir) == -1) {
-		fd->spool.error = errno;
+	    spool_open(&fd->spool, fd->spool_dir) == -1)
 		return NULL;
-	}
 	return &fd->spool;
 }
 
@@ -125,6 +123,7 @@ form_data_add(struct form_data *fd, const char *name, size_t namelen,
 		if ((sp = form_data_spool(fd)) == NULL ||
 		    (off = spool_begin_file(sp)) == -1 ||
 		    spool_write(sp, value, len) == -1 ||
+		    spool_end_file(sp) == -1 ||
 		    sha256_hex(value, len, sha) == -1)
 			return -1;
 		return form_data_add_spooled(fd, name, namelen, filename,

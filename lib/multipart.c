@@ -378,6 +378,8 @@ part_end(struct multipart *mp)
 		snprintf(filename, sizeof(filename), "upload");
 	if (!mp->file_started && (st = file_start(mp)) != PARSE_OK)
 		return st;	/* an empty file still counts */
+	if (spool_end_file(&mp->fd->spool) == -1)
+		return PARSE_STORAGE;
 	if (EVP_DigestFinal_ex(mp->sha, md, &mdlen) != 1)
 		return PARSE_NOMEM;
 	hex_encode(md, mdlen, hex);

@@ -5,10 +5,10 @@
  * offset off is the random IV plus off / 16.
  */
 #include <sys/mman.h>
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +16,9 @@
 
 #include "spool.h"
 #include "util.h"
+
+/* Ciphertext held back before a write: a few system calls per MiB. */
+#define SPOOL_HELD_MAX	(64 * 1024)
 
 void
 spool_init(struct spool *sp)
@@ -93,24 +96,39 @@ open_unnamed(const char *dir)
 int
 spool_open(struct spool *sp, const char *dir)
 {
+	int saved;
+
 	spool_init(sp);
 	if (RAND_bytes(sp->key, sizeof(sp->key)) != 1 ||
 	    RAND_bytes(sp->iv, sizeof(sp->iv)) != 1) {
 		errno = EIO;
-		return -1;
+		goto fail;
 	}
-	if ((sp->enc = keystream_at(sp, 0)) == NULL) {
-		spool_close(sp);
+	if ((sp->enc = keystream_at(sp, 0)) == NULL ||
+	    (sp->held = malloc(SPOOL_HELD_MAX)) == NULL) {
 		errno = ENOMEM;
-		return -1;
+		goto fail;
 	}
-	if ((sp->fd = open_unnamed(dir)) == -1) {
-		int saved = errno;
+	if ((sp->fd = open_unnamed(dir)) == -1)
+		goto fail;
+	return 0;
+fail:
+	saved = errno;
+	spool_close(sp);
+	errno = sp->error = saved;
+	return -1;
+}
 
-		spool_close(sp);
-		errno = saved;
+/* Write out the ciphertext held back. */
+static int
+write_held(struct spool *sp)
+{
+	if (sp->nheld > 0 &&
+	    write_all(sp->fd, (const char *)sp->held, sp->nheld) == -1) {
+		sp->error = errno;
 		return -1;
 	}
+	sp->nheld = 0;
 	return 0;
 }
 
@@ -118,7 +136,6 @@ int
 spool_write(struct spool *sp, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	unsigned char out[16384];
 	int n;
 
 	/* After a failure the keystream and the file disagree: no more. */
@@ -127,22 +144,32 @@ spool_write(struct spool *sp, const void *data, size_t len)
 		return -1;
 	}
 	while (len > 0) {
-		size_t chunk = len < sizeof(out) ? len : sizeof(out);
+		size_t room = SPOOL_HELD_MAX - sp->nheld;
+		size_t chunk = len < room ? len : room;
 
-		if (EVP_EncryptUpdate(sp->enc, out, &n, p, (int)chunk) != 1 ||
-		    (size_t)n != chunk) {
+		if (EVP_EncryptUpdate(sp->enc, sp->held + sp->nheld, &n, p,
+		    (int)chunk) != 1 || (size_t)n != chunk) {
 			errno = sp->error = EIO;
 			return -1;
 		}
-		if (write_all(sp->fd, (const char *)out, chunk) == -1) {
-			sp->error = errno;
-			return -1;
-		}
+		sp->nheld += chunk;
 		sp->len += (off_t)chunk;
 		p += chunk;
 		len -= chunk;
+		if (sp->nheld == SPOOL_HELD_MAX && write_held(sp) == -1)
+			return -1;
 	}
 	return 0;
+}
+
+int
+spool_end_file(struct spool *sp)
+{
+	if (sp->error != 0) {
+		errno = sp->error;
+		return -1;
+	}
+	return write_held(sp);
 }
 
 off_t
@@ -162,9 +189,9 @@ spool_close(struct spool *sp)
 	if (sp->fd != -1)
 		close(sp->fd);
 	EVP_CIPHER_CTX_free(sp->enc);
+	free(sp->held);		/* ciphertext only: nothing to wipe */
 	OPENSSL_cleanse(sp, sizeof(*sp));
-	sp->fd = -1;
-	sp->enc = NULL;
+	spool_init(sp);
 }
 
 int
@@ -172,7 +199,7 @@ spool_reader_open(struct spool_reader *rd, const struct spool *sp,
     off_t off, off_t len)
 {
 	memset(rd, 0, sizeof(*rd));
-	if (off % SPOOL_ALIGN != 0 || off + len > sp->len) {
+	if (off % SPOOL_ALIGN != 0 || off + len > sp->len - (off_t)sp->nheld) {
 		errno = EINVAL;
 		return -1;
 	}

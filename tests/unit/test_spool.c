@@ -58,6 +58,7 @@ test_round_trip(void **state)
 		assert_int_equal(spool_write(&sp, data, sizes[i] / 3), 0);
 		assert_int_equal(spool_write(&sp, data + sizes[i] / 3,
 		    sizes[i] - sizes[i] / 3), 0);
+		assert_int_equal(spool_end_file(&sp), 0);
 	}
 	for (i = 0; i < 7; i++) {
 		got = read_back(&sp, offs[i], sizes[i], 1 + i * 13);
@@ -90,6 +91,7 @@ test_on_disk_encrypted(void **state)
 	assert_int_equal(tu_count_entries(dir), 0);	/* no name */
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(spool_write(&sp, text, sizeof(text) - 1), 0);
+	assert_int_equal(spool_end_file(&sp), 0);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sp.fd);
 	assert_true((fd = open(proc, O_RDONLY)) != -1);
 	assert_true((n = read(fd, raw, sizeof(raw))) ==
