@@ -284,19 +284,6 @@ def smaps_kib(pid):
     return out
 
 
-def pss_kib(pid):
-    return smaps_kib(pid).get("Pss")
-
-
-def private_kib(pid):
-    """Memory only this process holds (USS): what a session really
-    adds, where RSS also counts every page it shares."""
-    m = smaps_kib(pid)
-    if not m:
-        return None
-    return m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
-
-
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -379,18 +366,6 @@ def make_maildir(path, owner=None):
         for p in (path, path / "tmp", path / "new", path / "cur"):
             os.chown(p, owner[0], owner[1])
     return path
-
-
-def empty_dir(path):
-    n = 0
-    with os.scandir(path) as it:
-        for e in it:
-            try:
-                os.unlink(e.path)
-                n += 1
-            except IsADirectoryError:
-                shutil.rmtree(e.path, ignore_errors=True)
-    return n
 
 
 def count_files(path):

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 import time
 
 import benchlib as b

@@ -16,7 +16,6 @@ processes (one user each); RSS (and PSS) per session.  The client is
 Python's ssl module, the same for both servers.
 """
 
-import grp
 import multiprocessing
 import os
 import pwd
@@ -432,10 +431,12 @@ def rss_session(srv, ctx, user):
         time.sleep(0.1)
         pids = srv.session_pids(before)
         t = b.proc_table()
+        maps = [b.smaps_kib(p) for p in pids]
         out = {"pids": {str(p): t.get(p, (0, "?"))[1] for p in pids},
                "rss_kib": b.rss_sum(pids),
-               "pss_kib": sum(b.pss_kib(p) or 0 for p in pids),
-               "private_kib": sum(b.private_kib(p) or 0 for p in pids)}
+               "pss_kib": sum(m.get("Pss", 0) for m in maps),
+               "private_kib": sum(m.get("Private_Clean", 0) +
+                                  m.get("Private_Dirty", 0) for m in maps)}
     finally:
         c.quit()
     return out

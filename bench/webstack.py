@@ -14,13 +14,10 @@ honeypot and rate removed (so each POST delivers), and one copy of the
 order form per S/MIME set-up, each with its own mailbox and Maildir.
 """
 
-import grp
 import os
 import pwd
 import re
 import shutil
-import stat
-import subprocess
 import urllib.parse
 from pathlib import Path
 

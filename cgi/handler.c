@@ -489,11 +489,6 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 #define ONCE_WAIT_MS	10000	/* for a twin request to finish */
 #define ONCE_CLEAN_EVERY 256	/* requests between record clean-ups */
 
-
-/*
- * Compose and deliver into the inbox, or into .Junk when spam is set.
- * 0 with the delivered file in where, or -1 after answering the error.
- */
 /* Answer 503 for a Maildir that could not take the message: -1. */
 static int
 delivery_failed(struct job *j, const char *dir, int err)
@@ -506,6 +501,10 @@ delivery_failed(struct job *j, const char *dir, int err)
 	return -1;
 }
 
+/*
+ * Compose and deliver into the inbox, or into .Junk when spam is set.
+ * 0 with the delivered file in where, or -1 after answering the error.
+ */
 static int
 deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
     char *where, size_t wheresz)
@@ -716,7 +715,7 @@ handler_serve(const struct conf *conf, const struct request *req,
 	clock_gettime(CLOCK_MONOTONIC, &j.start);
 	client_address(req->remote_addr, j.client, sizeof(j.client));
 	j.want_json = wants_json(req->accept);
-	form_data_init(&data, NULL);
+	form_data_init(&data);
 
 	if (form_name(req, j.form, sizeof(j.form)) == -1 ||
 	    (j.def = conf_form(conf, j.form)) == NULL) {
@@ -752,9 +751,8 @@ handler_serve(const struct conf *conf, const struct request *req,
 	}
 	mb = conf_mailbox(conf, j.def->mailbox);
 	if (!maildir_is_ready(mb->maildir)) {
-		respond_error(&j, 503, "Your submission could not be stored "
-		    "right now and was not received. Please try again in a few "
-		    "minutes.", "mailbox is not a writable Maildir");
+		respond_error(&j, 503, msg_busy,
+		    "mailbox is not a writable Maildir");
 		goto out;
 	}
 	/* Uploads wait in the mailbox's tmp/: the same file system, and
@@ -768,16 +766,16 @@ handler_serve(const struct conf *conf, const struct request *req,
 		    "The form data could not be read.", why);
 		goto out;
 	}
-	if (st == PARSE_STORAGE) {
-		snprintf(why_spool, sizeof(why_spool), "%s in %s: %s",
-		    parse_status_str(st), spool_dir,
-		    strerror(data.spool.error != 0 ? data.spool.error : EIO));
-		respond_error(&j, 503, msg_busy, why_spool);
-		goto out;
-	}
 	if (st != PARSE_OK) {
+		/* For the log: which disk failed, and how. */
+		if (st == PARSE_STORAGE)
+			snprintf(why_spool, sizeof(why_spool), "%s in %s: %s",
+			    parse_status_str(st), spool_dir,
+			    strerror(data.spool.error != 0 ? data.spool.error :
+			    EIO));
 		respond_error(&j, parse_status_http(st),
-		    parse_status_message(st), parse_status_str(st));
+		    parse_status_message(st), st == PARSE_STORAGE ?
+		    why_spool : parse_status_str(st));
 		goto out;
 	}
 	process(&j, &data);

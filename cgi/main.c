@@ -256,18 +256,15 @@ serve_cgi(const struct conf *conf)
 	struct request req = { 0 };
 	struct response resp;
 	struct buf out;
-	size_t off = 0;
-	ssize_t n;
 
 	request_from_env(&req, proc_getenv, NULL);
 	req.read = cgi_read;
 	response_init(&resp);
 	handler_serve(conf, &req, &resp);
 	buf_init(&out, resp.body.max + resp.head.max + 1024);
+	/* Nobody to tell if the web server is gone. */
 	if (response_serialize(&resp, &out) == 0)
-		while (off < out.len &&
-		    (n = write(STDOUT_FILENO, out.data + off, out.len - off)) > 0)
-			off += (size_t)n;
+		(void)write_all(STDOUT_FILENO, out.data, out.len);
 	buf_free(&out);
 	response_free(&resp);
 }

@@ -192,7 +192,7 @@ selftest_run(const struct conf *conf, const char *mailbox, const char *keyfile)
 		printf("selftest: FAILED: no form delivers to %s\n", mailbox);
 		return 1;
 	}
-	form_data_init(&data, NULL);
+	form_data_init(&data);
 	if ((msg = BIO_new(BIO_s_mem())) == NULL) {
 		printf("selftest: FAILED: out of memory\n");
 		return 1;

@@ -1,6 +1,6 @@
 /*
- * Two OpenSSL filter BIOs the streamed S/MIME message needs, and the
- * base64 line writer every streamed attachment uses.  Messages are
+ * Two OpenSSL filter BIOs the streamed S/MIME message needs, and a
+ * write loop over BIO_write.  Messages are
  * composed with LF line ends (as Maildir files are stored); CMS signs
  * and encrypts the CRLF form (RFC 8551 3.1.1), and a detached signature
  * must see the same bytes as the message shows.

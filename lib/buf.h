@@ -34,7 +34,8 @@ char	*buf_steal(struct buf *);
 static inline int
 buf_putc(struct buf *b, char c)
 {
-	if (b->cap - b->len >= 2 && b->len < b->max) {
+	/* Room for c and the NUL; cap is never above max + 1. */
+	if (b->cap - b->len >= 2) {
 		b->data[b->len++] = c;
 		b->data[b->len] = '\0';
 		return 0;

@@ -9,16 +9,19 @@
 #include "util.h"
 
 void
-form_data_init(struct form_data *fd, const char *spool_dir)
+form_data_init(struct form_data *fd)
 {
 	memset(fd, 0, sizeof(*fd));
 	spool_init(&fd->spool);
-	fd->spool_dir = spool_dir;
 }
 
 static void
 field_free(struct field *f)
 {
+	/* Values carry submissions: no byte is left in freed memory.  A
+	 * file's value is "" (its bytes are in the spool). */
+	if (f->value != NULL)
+		explicit_bzero(f->value, f->filename == NULL ? f->len : 0);
 	free(f->name);
 	free(f->value);
 	free(f->filename);
@@ -28,13 +31,16 @@ field_free(struct field *f)
 void
 form_data_free(struct form_data *fd)
 {
+	const char *dir;
 	size_t i;
 
 	for (i = 0; i < fd->n; i++)
 		field_free(&fd->v[i]);
 	free(fd->v);
 	spool_close(&fd->spool);
-	form_data_init(fd, fd->spool_dir);
+	dir = fd->spool_dir;	/* emptied, the same place */
+	form_data_init(fd);
+	fd->spool_dir = dir;
 }
 
 static char *

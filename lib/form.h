@@ -57,8 +57,8 @@ enum parse_status {
 	PARSE__MAX
 };
 
-/* spool_dir: where uploaded files wait (a Maildir's tmp/), or NULL. */
-void	form_data_init(struct form_data *, const char *spool_dir);
+/* Empty, its files spooled in memory until spool_dir is set. */
+void	form_data_init(struct form_data *);
 void	form_data_free(struct form_data *);
 /*
  * Append a field; copies every argument.  filename and ctype are NULL for

@@ -1,6 +1,6 @@
 /*
- * Maildir delivery, run by the handler worker after a submission is
- * composed.  Many workers in many processes (and on many hosts over NFS)
+ * Maildir delivery, run by the handler worker while a submission is
+ * composed into tmp/.  Many workers in many processes (and on many hosts over NFS)
  * may deliver into one Maildir at once: uniqueness comes from time, pid,
  * a per-process counter and kernel randomness, and the move into new/
  * refuses to replace anything.

@@ -380,8 +380,8 @@ write_entity(const struct submission *s, enum mime_hp hp, struct buf *b,
 		return -1;
 	if (buf_puts(b, "\nThis is a MIME message: the submission is its "
 	    "first part, a JSON copy the second.\n") == -1 ||
-	    compose_text(s, boundary, b) == -1 ||
-	    compose_json(s, boundary, b) == -1)
+	    compose_text(s, boundary, b) == -1 || flush(b, out) == -1 ||
+	    compose_json(s, boundary, b) == -1 || flush(b, out) == -1)
 		return -1;
 	for (i = 0; i < s->data->n; i++)
 		if (s->data->v[i].filename != NULL &&

@@ -406,6 +406,8 @@ int
 smime_compose(const struct submission *s, const struct smime *sm,
     const char *outer_subject, BIO *out)
 {
+	if (!smime_encrypts(sm) && sm->signer == NULL)
+		return mime_compose(s, out);
 	if (!smime_encrypts(sm))
 		return mime_headers_write(s, NULL, 1, out) == -1 ||
 		    write_signed(s, sm, MIME_HP_CLEAR, out) == -1 ? -1 : 0;

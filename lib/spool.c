@@ -81,8 +81,11 @@ open_unnamed(const char *dir)
 	if ((fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600)) != -1 ||
 	    (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
-	if (random_hex(rnd, 8) == -1 ||
-	    snprintf(path, sizeof(path), "%s/.spool.%s", dir, rnd) >=
+	if (random_hex(rnd, 8) == -1) {
+		errno = EIO;
+		return -1;
+	}
+	if (snprintf(path, sizeof(path), "%s/.spool.%s", dir, rnd) >=
 	    (int)sizeof(path)) {
 		errno = ENAMETOOLONG;
 		return -1;

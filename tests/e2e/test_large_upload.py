@@ -53,7 +53,7 @@ def pki(request):
 
 
 def upload_file():
-    """48 MiB of lines that each carry MARKER, so any 64 bytes of it in
+    """48 MiB of lines that each carry MARKER, so any 95 bytes of it in
     the clear would be found."""
     line = MARKER + b"0123456789abcdefghijklmnopqrstu\n"
     assert len(line) == 64

@@ -146,9 +146,9 @@ same(const struct form_data *x, const struct form_data *y)
 		const struct field *f = &x->v[i], *g = &y->v[i];
 
 		if (strcmp(f->name, g->name) != 0 || f->len != g->len ||
+		    (f->filename == NULL) != (g->filename == NULL) ||
 		    (f->filename == NULL &&
 		    memcmp(f->value, g->value, f->len) != 0) ||
-		    (f->filename == NULL) != (g->filename == NULL) ||
 		    (f->filename != NULL &&
 		    (strcmp(f->filename, g->filename) != 0 ||
 		    strcmp(f->ctype, g->ctype) != 0 ||
@@ -165,8 +165,8 @@ run(const char *body, size_t len, const char *boundary,
 	enum parse_status st;
 	size_t i;
 
-	form_data_init(&fd, NULL);
-	form_data_init(&pieces, NULL);
+	form_data_init(&fd);
+	form_data_init(&pieces);
 	st = multipart_parse(body, len, boundary, lim, &fd);
 	check(lim, &fd, st);
 	for (i = 0; i < fd.n; i++)
@@ -179,7 +179,7 @@ run(const char *body, size_t len, const char *boundary,
 	/* Short bodies: every split into two pieces too. */
 	for (i = 1; len <= SPLIT_ALL_MAX && i < len; i++) {
 		form_data_free(&pieces);
-		form_data_init(&pieces, NULL);
+		form_data_init(&pieces);
 		if (parse_split(body, len, i, boundary, lim, &pieces) != st)
 			abort();
 		if (st == PARSE_OK)

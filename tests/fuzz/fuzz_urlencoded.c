@@ -47,7 +47,7 @@ run(const char *body, size_t len, const struct form_limits *lim)
 	struct form_data fd;
 	enum parse_status st;
 
-	form_data_init(&fd, NULL);
+	form_data_init(&fd);
 	st = urlencoded_parse(body, len, lim, &fd);
 	check(lim, &fd, st);
 	if (fuzz_verbose())

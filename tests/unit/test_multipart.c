@@ -32,7 +32,7 @@ static enum parse_status
 parse_n(const char *body, size_t len, const struct form_limits *lim,
     struct form_data *fd)
 {
-	form_data_init(fd, NULL);
+	form_data_init(fd);
 	return multipart_parse(body, len, B, lim, fd);
 }
 
@@ -794,7 +794,7 @@ test_bad_boundary_arg(void **state)
 	struct form_data fd;
 	char longb[80];
 
-	form_data_init(&fd, NULL);
+	form_data_init(&fd);
 	assert_int_equal(multipart_parse("--\r\n", 4, "", &default_limits, &fd),
 	    PARSE_MALFORMED);
 	memset(longb, 'b', 71);
@@ -816,7 +816,7 @@ test_max_boundary(void **state)
 	buf_init(&b, 4096);
 	assert_int_equal(buf_printf(&b, "--%s\r\nContent-Disposition: "
 	    "form-data; name=\"a\"\r\n\r\nv\r\n--%s--\r\n", bnd, bnd), 0);
-	form_data_init(&fd, NULL);
+	form_data_init(&fd);
 	assert_int_equal(multipart_parse(b.data, b.len, bnd, &default_limits,
 	    &fd), PARSE_OK);
 	check_text(&fd, 0, "a", "v", 1);

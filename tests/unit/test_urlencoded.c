@@ -25,7 +25,7 @@ static enum parse_status
 parse_lim(const char *body, const struct form_limits *lim,
     struct form_data *fd)
 {
-	form_data_init(fd, NULL);
+	form_data_init(fd);
 	return urlencoded_parse(body, strlen(body), lim, fd);
 }
 
@@ -349,7 +349,7 @@ test_binary_len(void **state)
 	const char body[] = "a=1&b=2";
 
 	/* Only len bytes are parsed. */
-	form_data_init(&fd, NULL);
+	form_data_init(&fd);
 	assert_int_equal(urlencoded_parse(body, 3, &default_limits, &fd),
 	    PARSE_OK);
 	assert_int_equal(fd.n, 1);

@@ -133,7 +133,7 @@ run(const struct formdef *d, const char *body, struct form_data *data,
 		1 << 20, 100, 1 << 14, 4, 1 << 19
 	};
 
-	form_data_init(data, NULL);
+	form_data_init(data);
 	assert_int_equal(urlencoded_parse(body, strlen(body), &lim, data),
 	    PARSE_OK);
 	return form_validate(d, data, val);
@@ -519,7 +519,7 @@ test_file_fields(void **state)
 	/* A plain value for a file field. */
 	bad("name=A&file=notafile", "file", "must be an uploaded file");
 
-	form_data_init(&data, NULL);
+	form_data_init(&data);
 	assert_int_equal(form_data_add(&data, "name", 4, "A", 1, NULL, NULL),
 	    0);
 	assert_int_equal(form_data_add(&data, "file", 4, "0123456789", 10,
@@ -529,7 +529,7 @@ test_file_fields(void **state)
 	form_data_free(&data);
 
 	/* Over max (bytes) for a file. */
-	form_data_init(&data, NULL);
+	form_data_init(&data);
 	assert_int_equal(form_data_add(&data, "name", 4, "A", 1, NULL, NULL),
 	    0);
 	assert_int_equal(form_data_add(&data, "file", 4, "0123456789X", 11,
@@ -541,7 +541,7 @@ test_file_fields(void **state)
 	form_data_free(&data);
 
 	/* A file for a text field; an empty uploaded file is a value. */
-	form_data_init(&data, NULL);
+	form_data_init(&data);
 	assert_int_equal(form_data_add(&data, "name", 4, "", 0, "n.txt",
 	    "text/plain"), 0);
 	assert_int_equal(data.nfiles, 1);
