@@ -18,10 +18,9 @@ form_data_init(struct form_data *fd)
 static void
 field_free(struct field *f)
 {
-	/* Values carry submissions: no byte is left in freed memory.  A
-	 * file's value is "" (its bytes are in the spool). */
+	/* Values carry submissions: no byte is left in freed memory. */
 	if (f->value != NULL)
-		explicit_bzero(f->value, f->filename == NULL ? f->len : 0);
+		explicit_bzero(f->value, f->len);
 	free(f->name);
 	free(f->value);
 	free(f->filename);
@@ -105,12 +104,12 @@ form_data_spool(struct form_data *fd)
 int
 form_data_add_spooled(struct form_data *fd, const char *name,
     size_t namelen, const char *filename, const char *ctype, off_t off,
-    size_t len, const char sha256[65])
+    size_t size, const char sha256[65])
 {
 	struct field f;
 
 	memset(&f, 0, sizeof(f));
-	f.len = len;
+	f.size = size;
 	f.spool_off = off;
 	memcpy(f.sha256, sha256, sizeof(f.sha256));
 	return append(fd, &f, name, namelen, "", 0, filename, ctype);
@@ -145,7 +144,7 @@ form_file_open(const struct form_data *fd, const struct field *f,
     struct spool_reader *rd)
 {
 	return spool_reader_open(rd, &fd->spool, f->spool_off,
-	    (off_t)f->len);
+	    (off_t)f->size);
 }
 
 void

@@ -17,10 +17,12 @@
  */
 struct field {
 	char	*name;		/* UTF-8, NUL-terminated */
-	char	*value;		/* value bytes, NUL-terminated after len */
-	size_t	 len;		/* value or file size in bytes */
+	char	*value;		/* value bytes, NUL-terminated after len;
+				 * "" for a file (its bytes are spooled) */
+	size_t	 len;		/* value length in bytes */
 	char	*filename;	/* uploaded file's base name, or NULL */
 	char	*ctype;		/* declared type of an uploaded file */
+	size_t	 size;		/* a file's size in bytes */
 	off_t	 spool_off;	/* a file's content in the spool */
 	char	 sha256[65];	/* a file's SHA-256, hex */
 };
@@ -70,10 +72,10 @@ int	form_data_add(struct form_data *, const char *name, size_t namelen,
 	    const char *ctype);
 /* The spool, opened on first use: NULL on failure. */
 struct spool *form_data_spool(struct form_data *);
-/* Append a file already written to the spool at off (len bytes). */
+/* Append a file already written to the spool at off (size bytes). */
 int	form_data_add_spooled(struct form_data *, const char *name,
 	    size_t namelen, const char *filename, const char *ctype,
-	    off_t off, size_t len, const char sha256[65]);
+	    off_t off, size_t size, const char sha256[65]);
 /* Read back the content of file field f: 0, or -1. */
 int	form_file_open(const struct form_data *, const struct field *f,
 	    struct spool_reader *);

@@ -138,7 +138,7 @@ json_files(const struct submission *s, struct buf *b)
 		    json_cstring(b, f->filename) == -1 ||
 		    buf_puts(b, ",\"type\":") == -1 ||
 		    json_cstring(b, f->ctype) == -1 ||
-		    buf_printf(b, ",\"size\":%zu,\"sha256\":\"%s\"}", f->len,
+		    buf_printf(b, ",\"size\":%zu,\"sha256\":\"%s\"}", f->size,
 		    f->sha256) == -1)
 			return -1;
 	}

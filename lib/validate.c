@@ -206,7 +206,7 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
 	if (f->type == FT_FILE) {
 		if (fv->filename == NULL)
 			return "must be an uploaded file";
-		if (f->has_max && (double)fv->len > f->max) {
+		if (f->has_max && (double)fv->size > f->max) {
 			fmt_num(a, sizeof(a), f->max);
 			snprintf(why, whysz, "must be at most %s bytes", a);
 			return why;
@@ -299,7 +299,8 @@ drop_blank_rows(const struct formdef *def, struct form_data *data)
 		blank = 1;
 		for (i = 0; i < def->nrows && blank; i++) {
 			idx = form_data_find(data, def->rows[i], row);
-			if (idx >= 0 && data->v[idx].len > 0)
+			if (idx >= 0 && (data->v[idx].len > 0 ||
+			    data->v[idx].size > 0))
 				blank = 0;
 		}
 		if (!blank)

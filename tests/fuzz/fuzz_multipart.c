@@ -32,7 +32,9 @@ check(const struct form_limits *lim, const struct form_data *fd,
 
 		/* A file's value is "": its content is in the spool. */
 		if (f->name == NULL || f->value == NULL ||
-		    f->value[f->filename != NULL ? 0 : f->len] != '\0')
+		    f->value[f->len] != '\0' ||
+		    (f->filename != NULL && f->len != 0) ||
+		    (f->filename == NULL && f->size != 0))
 			abort();
 		if (f->name[0] == '\0' || strlen(f->name) > FIELD_NAME_MAX ||
 		    !is_utf8(f->name, strlen(f->name)))
@@ -47,7 +49,7 @@ check(const struct form_limits *lim, const struct form_data *fd,
 		}
 		files++;
 		/* A base name, safe to show: no path, no control chars. */
-		if (f->len > lim->file_max || f->filename[0] == '\0' ||
+		if (f->size > lim->file_max || f->filename[0] == '\0' ||
 		    strlen(f->filename) > FILENAME_MAX_LEN ||
 		    strpbrk(f->filename, "/\\") != NULL ||
 		    strcmp(f->filename, ".") == 0 ||
@@ -77,15 +79,15 @@ check_spooled(const struct form_data *fd, const struct field *f)
 	size_t have = 0;
 	ssize_t n;
 
-	if ((content = malloc(f->len + 1)) == NULL)
+	if ((content = malloc(f->size + 1)) == NULL)
 		return;
 	if (form_file_open(fd, f, &rd) == -1)
 		abort();
-	while ((n = spool_read(&rd, content + have, f->len + 1 - have)) > 0)
+	while ((n = spool_read(&rd, content + have, f->size + 1 - have)) > 0)
 		have += (size_t)n;
 	spool_reader_close(&rd);
-	if (n != 0 || have != f->len ||
-	    sha256_hex(content, f->len, sha) == -1 ||
+	if (n != 0 || have != f->size ||
+	    sha256_hex(content, f->size, sha) == -1 ||
 	    strcmp(sha, f->sha256) != 0)
 		abort();
 	free(content);
@@ -146,6 +148,7 @@ same(const struct form_data *x, const struct form_data *y)
 		const struct field *f = &x->v[i], *g = &y->v[i];
 
 		if (strcmp(f->name, g->name) != 0 || f->len != g->len ||
+		    f->size != g->size ||
 		    (f->filename == NULL) != (g->filename == NULL) ||
 		    (f->filename == NULL &&
 		    memcmp(f->value, g->value, f->len) != 0) ||

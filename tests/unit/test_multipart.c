@@ -75,16 +75,16 @@ static unsigned char *
 file_content(const struct form_data *fd, size_t i)
 {
 	struct spool_reader rd;
-	unsigned char *p = malloc(fd->v[i].len + 1);
+	unsigned char *p = malloc(fd->v[i].size + 1);
 	size_t have = 0;
 	ssize_t n;
 
 	assert_non_null(p);
 	assert_int_equal(form_file_open(fd, &fd->v[i], &rd), 0);
-	while ((n = spool_read(&rd, p + have, fd->v[i].len + 1 - have)) > 0)
+	while ((n = spool_read(&rd, p + have, fd->v[i].size + 1 - have)) > 0)
 		have += (size_t)n;
 	assert_int_equal(n, 0);
-	assert_int_equal(have, fd->v[i].len);
+	assert_int_equal(have, fd->v[i].size);
 	spool_reader_close(&rd);
 	return p;
 }
@@ -102,7 +102,9 @@ check_file(const struct form_data *fd, size_t i, const char *name,
 	assert_string_equal(fd->v[i].filename, filename);
 	assert_non_null(fd->v[i].ctype);
 	assert_string_equal(fd->v[i].ctype, ctype);
-	assert_int_equal(fd->v[i].len, len);
+	assert_int_equal(fd->v[i].size, len);
+	assert_int_equal(fd->v[i].len, 0);
+	assert_string_equal(fd->v[i].value, "");
 	content = file_content(fd, i);
 	assert_memory_equal(content, value, len);
 	free(content);
@@ -760,7 +762,7 @@ test_limit_files(void **state)
 	file_parts(&b, 2, 100);
 	assert_int_equal(parse_n(b.data, b.len, &lim, &fd), PARSE_OK);
 	assert_int_equal(fd.nfiles, 2);
-	assert_int_equal(fd.v[1].len, 100);
+	assert_int_equal(fd.v[1].size, 100);
 	content = file_content(&fd, 1);
 	assert_int_equal(content[99], 99);
 	free(content);
