@@ -349,6 +349,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_retrying(attempt, stop, tries=5):
+    """Start a server on ports from free_port(): attempt() picks them,
+    starts it and waits until it is ready (RuntimeError if not).  Another
+    process may take a port before the server binds it, so a failed
+    attempt is stopped and made again with new ports."""
+    for i in range(tries):
+        try:
+            return attempt()
+        except RuntimeError:
+            stop()
+            if i == tries - 1:
+                raise
+
+
 def make_tmpdir(prefix="fd-bench-"):
     base = os.environ.get("BENCH_TMPDIR") or tempfile.gettempdir()
     if len(base) > 40:

@@ -338,30 +338,26 @@ class Pop3d:
         self.proc = None
 
     def start(self):
-        last = None
-        for _ in range(5):
-            self.port = b.free_port()
-            conf = self.root / "pop3d.conf"
-            lines = ["[pop3]", f"listen_tls = 127.0.0.1:{self.port}",
-                     f"certificate = {self.cert}", f"key = {self.key}",
-                     f"users = {self.users}", "max_connections = 1000",
-                     "max_per_client = 1000", "timeout = 600"]
-            if self.run_as:
-                lines.append(f"user = {self.run_as}")
-            conf.write_text("\n".join(lines) + "\n")
-            log = self.root / "pop3d.log"
-            log.write_bytes(b"")
-            self.proc = self.procs.start([b.POP3D, "-f", "-c", conf], log,
-                                         cwd="/", name="formdrop-pop3d")
-            want = f"listening on 127.0.0.1:{self.port} (implicit TLS)"
-            try:
-                b.wait_until(lambda: want in log.read_text(errors="replace"),
-                             proc=self.proc, what="formdrop-pop3d", log=log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.procs.stop(self.proc)
-        raise last
+        return b.start_retrying(self._start_once, self.stop)
+
+    def _start_once(self):
+        self.port = b.free_port()
+        conf = self.root / "pop3d.conf"
+        lines = ["[pop3]", f"listen_tls = 127.0.0.1:{self.port}",
+                 f"certificate = {self.cert}", f"key = {self.key}",
+                 f"users = {self.users}", "max_connections = 1000",
+                 "max_per_client = 1000", "timeout = 600"]
+        if self.run_as:
+            lines.append(f"user = {self.run_as}")
+        conf.write_text("\n".join(lines) + "\n")
+        log = self.root / "pop3d.log"
+        log.write_bytes(b"")
+        self.proc = self.procs.start([b.POP3D, "-f", "-c", conf], log,
+                                     cwd="/", name="formdrop-pop3d")
+        want = f"listening on 127.0.0.1:{self.port} (implicit TLS)"
+        b.wait_until(lambda: want in log.read_text(errors="replace"),
+                     proc=self.proc, what="formdrop-pop3d", log=log)
+        return self
 
     def session_pids(self, before):
         return [p for p in b.descendants(self.proc.pid) if p not in before]
@@ -387,25 +383,20 @@ class Dovecot:
         self.proc = None
 
     def start(self):
-        last = None
-        for _ in range(3):
-            self.port = b.free_port()
-            conf = self.root / "dovecot.conf"
-            conf.write_text(DOVECOT_CONF.format(
-                root=self.root, port=self.port, users=self.users,
-                cert=self.cert, key=self.key))
-            self.proc = self.procs.start([b.DOVECOT, "-F", "-c", conf],
-                                         self.root / "stderr.log",
-                                         name="dovecot")
-            try:
-                b.wait_until(lambda: b.can_connect_tcp(self.port),
-                             proc=self.proc, what="dovecot pop3s port",
-                             log=self.root / "dovecot.log")
-                return self
-            except RuntimeError as e:
-                last = e
-                self.procs.stop(self.proc)
-        raise last
+        return b.start_retrying(self._start_once, self.stop, tries=3)
+
+    def _start_once(self):
+        self.port = b.free_port()
+        conf = self.root / "dovecot.conf"
+        conf.write_text(DOVECOT_CONF.format(
+            root=self.root, port=self.port, users=self.users,
+            cert=self.cert, key=self.key))
+        self.proc = self.procs.start([b.DOVECOT, "-F", "-c", conf],
+                                     self.root / "stderr.log", name="dovecot")
+        b.wait_until(lambda: b.can_connect_tcp(self.port),
+                     proc=self.proc, what="dovecot pop3s port",
+                     log=self.root / "dovecot.log")
+        return self
 
     def known_pids(self):
         return set(b.descendants(self.proc.pid))

@@ -373,8 +373,8 @@ class WebStack:
     def _start_nginx(self):
         nr = self.root / "nginx"
         nr.mkdir()
-        last = None
-        for _ in range(5):
+
+        def attempt():
             self.port = b.free_port()
             conf = nr / "nginx.conf"
             conf.write_text(NGINX_CONF.format(
@@ -386,15 +386,11 @@ class WebStack:
             self.nginx = self.procs.start(
                 [b.NGINX, "-p", nr, "-c", conf, "-e", nr / "error.log",
                  "-g", "daemon off;"], nr / "stderr.log", name="nginx")
-            try:
-                b.wait_until(lambda: b.can_connect_tcp(self.port),
-                             proc=self.nginx, what="nginx port",
-                             log=nr / "error.log")
-                return
-            except RuntimeError as e:
-                last = e
-                self.procs.stop(self.nginx)
-        raise last
+            b.wait_until(lambda: b.can_connect_tcp(self.port),
+                         proc=self.nginx, what="nginx port",
+                         log=nr / "error.log")
+
+        b.start_retrying(attempt, lambda: self.procs.stop(self.nginx))
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"

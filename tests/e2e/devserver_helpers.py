@@ -156,32 +156,28 @@ class Devserver:
     def start(self, timeout=20):
         if not DEVSERVER.exists():
             raise RuntimeError(f"{DEVSERVER} does not exist: run make first")
-        last = None
-        for _ in range(5):
-            self.port = h.free_port()
-            self.log.write_bytes(b"")
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    self.command(self.port), stdin=subprocess.DEVNULL,
-                    stdout=logf, stderr=logf, env=h.clean_env(),
-                    cwd=self.root, start_new_session=True)
-            want = f"ready: open http://127.0.0.1:{self.port}/"
-            try:
-                h.wait_until(lambda: want in h.read_log(self.log) and
-                             h.can_connect_tcp("127.0.0.1", self.port),
-                             timeout=timeout, proc=self.proc,
-                             what="the devserver's ready line", log=self.log)
-                m = re.search(r"form handler at unix:(\S+)/fcgi\.sock",
-                              h.read_log(self.log))
-                if m and self.conf is not None:
-                    self.handler_tmp = Path(m.group(1))
-                return self
-            except RuntimeError as e:       # port taken meanwhile: retry
-                last = e
-                self.stop()
-                if "cannot listen" not in h.read_log(self.log):
-                    raise
-        raise last
+        return h.start_retrying(
+            lambda: self._start_once(timeout), self.stop,
+            retry_if=lambda e: "cannot listen" in h.read_log(self.log))
+
+    def _start_once(self, timeout):
+        self.port = h.free_port()
+        self.log.write_bytes(b"")
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                self.command(self.port), stdin=subprocess.DEVNULL,
+                stdout=logf, stderr=logf, env=h.clean_env(),
+                cwd=self.root, start_new_session=True)
+        want = f"ready: open http://127.0.0.1:{self.port}/"
+        h.wait_until(lambda: want in h.read_log(self.log) and
+                     h.can_connect_tcp("127.0.0.1", self.port),
+                     timeout=timeout, proc=self.proc,
+                     what="the devserver's ready line", log=self.log)
+        m = re.search(r"form handler at unix:(\S+)/fcgi\.sock",
+                      h.read_log(self.log))
+        if m and self.conf is not None:
+            self.handler_tmp = Path(m.group(1))
+        return self
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None:

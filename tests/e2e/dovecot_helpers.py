@@ -57,25 +57,23 @@ class Dovecot:
         self.port = None
 
     def start(self):
-        last = None
-        for _ in range(3):
-            self.port = h.free_port()
-            self.conf.write_text(self.make_conf(self.port))
-            with open(self.root / "stderr.log", "ab") as out:
-                self.proc = subprocess.Popen(
-                    [DOVECOT, "-F", "-c", str(self.conf)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    env=h.clean_env(), start_new_session=True)
-            try:
-                h.wait_until(lambda: h.can_connect_tcp("127.0.0.1",
-                                                       self.port),
-                             proc=self.proc, what="dovecot pop3 port",
-                             log=self.log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.stop()
-        raise RuntimeError(f"{last}\n{h.read_log(self.root / 'stderr.log')}")
+        try:
+            return h.start_retrying(self._start_once, self.stop, tries=3)
+        except RuntimeError as e:
+            raise RuntimeError(
+                f"{e}\n{h.read_log(self.root / 'stderr.log')}") from None
+
+    def _start_once(self):
+        self.port = h.free_port()
+        self.conf.write_text(self.make_conf(self.port))
+        with open(self.root / "stderr.log", "ab") as out:
+            self.proc = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env=h.clean_env(), start_new_session=True)
+        h.wait_until(lambda: h.can_connect_tcp("127.0.0.1", self.port),
+                     proc=self.proc, what="dovecot pop3 port", log=self.log)
+        return self
 
     def stop(self):
         if self.proc is not None:

@@ -97,6 +97,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_retrying(attempt, stop, tries=5, retry_if=None):
+    """Start a server on ports from free_port(): attempt() picks them,
+    starts the process and waits until it is ready, raising RuntimeError
+    when it is not.  Another process may take a port between free_port()
+    and the server's bind, so a failed attempt is stopped and made again
+    with new ports, while retry_if(error) (if given) says the port was the
+    cause.  Returns what attempt() returns."""
+    for i in range(tries):
+        try:
+            return attempt()
+        except RuntimeError as e:
+            stop()
+            if i == tries - 1 or (retry_if is not None and not retry_if(e)):
+                raise
+
+
 def make_tmpdir(prefix="fd-e2e-"):
     """A private temporary folder whose path is short enough for a unix
     socket (sun_path is 108 bytes) and traversable by nginx workers."""
@@ -368,6 +384,8 @@ http {{
 
 
 class Nginx:
+    conf_template = NGINX_CONF
+
     def __init__(self, root, upstream):
         self.root = Path(root) / "nginx"
         self.root.mkdir(exist_ok=True)
@@ -376,30 +394,25 @@ class Nginx:
         self.port = None
 
     def start(self):
-        last = None
-        for _ in range(5):
-            self.port = free_port()
-            conf = self.root / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(
-                user="user root;" if is_root() else "",
-                root=self.root, port=self.port, upstream=self.upstream,
-                params=FASTCGI_PARAMS))
-            log = self.root / "stderr.log"
-            with open(log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [NGINX, "-p", str(self.root), "-c", str(conf),
-                     "-e", str(self.root / "error.log"), "-g", "daemon off;"],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=clean_env(), start_new_session=True)
-            try:
-                wait_until(lambda: can_connect_tcp("127.0.0.1", self.port),
-                           proc=self.proc, what="nginx port",
-                           log=self.root / "error.log")
-                return self
-            except RuntimeError as e:      # port taken meanwhile: retry
-                last = e
-                stop_process(self.proc)
-        raise last
+        return start_retrying(self._start_once, self.stop)
+
+    def _start_once(self):
+        self.port = free_port()
+        conf = self.root / "nginx.conf"
+        conf.write_text(self.conf_template.format(
+            user="user root;" if is_root() else "",
+            root=self.root, port=self.port, upstream=self.upstream,
+            params=FASTCGI_PARAMS))
+        with open(self.root / "stderr.log", "ab") as logf:
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", str(self.root), "-c", str(conf),
+                 "-e", str(self.root / "error.log"), "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=clean_env(), start_new_session=True)
+        wait_until(lambda: can_connect_tcp("127.0.0.1", self.port),
+                   proc=self.proc, what="nginx port",
+                   log=self.root / "error.log")
+        return self
 
     def stop(self):
         if self.proc is not None:

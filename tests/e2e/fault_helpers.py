@@ -603,26 +603,21 @@ class Pop3d:
 
     def start(self):
         need(POP3D, "formdrop-pop3d (make)")
-        last = None
-        for _ in range(5):
-            self.port, self.tls_port = h.free_port(), h.free_port()
-            self._write()
-            self.log.write_bytes(b"")
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [str(POP3D), "-f", "-c", str(self.conf)],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=h.clean_env(), cwd=str(self.root),
-                    start_new_session=True)
-            try:
-                h.wait_until(lambda: self.log_text().count("listening on")
-                             >= 4, proc=self.proc, what="pop3d listening",
-                             log=self.log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.stop()
-        raise last
+        return h.start_retrying(self._start_once, self.stop)
+
+    def _start_once(self):
+        self.port, self.tls_port = h.free_port(), h.free_port()
+        self._write()
+        self.log.write_bytes(b"")
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [str(POP3D), "-f", "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=h.clean_env(), cwd=str(self.root),
+                start_new_session=True)
+        h.wait_until(lambda: self.log_text().count("listening on") >= 4,
+                     proc=self.proc, what="pop3d listening", log=self.log)
+        return self
 
     def stop(self):
         if self.proc is not None:
@@ -735,26 +730,20 @@ class Devserver:
 
     def start(self):
         need(DEVSERVER, "formdrop-devserver (make)")
-        last = None
-        for _ in range(5):
-            self.port = h.free_port()
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [str(DEVSERVER), "-l", f"127.0.0.1:{self.port}", "-r",
-                     str(WWW), "-c", str(self.conf), "-x", str(h.HANDLER)],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=h.clean_env(), cwd=str(self.root),
-                    start_new_session=True)
-            try:
-                h.wait_until(lambda: h.can_connect_tcp("127.0.0.1",
-                                                       self.port),
-                             proc=self.proc, what="devserver port",
-                             log=self.log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.stop()
-        raise last
+        return h.start_retrying(self._start_once, self.stop)
+
+    def _start_once(self):
+        self.port = h.free_port()
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [str(DEVSERVER), "-l", f"127.0.0.1:{self.port}", "-r",
+                 str(WWW), "-c", str(self.conf), "-x", str(h.HANDLER)],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=h.clean_env(), cwd=str(self.root),
+                start_new_session=True)
+        h.wait_until(lambda: h.can_connect_tcp("127.0.0.1", self.port),
+                     proc=self.proc, what="devserver port", log=self.log)
+        return self
 
     def stop(self):
         if self.proc is not None:

@@ -233,33 +233,12 @@ class Pop3dBinary(ph.Pop3d):
     with extra environment variables (ASAN_OPTIONS, LD_PRELOAD) given to
     that process only."""
 
+    start_timeout = 30
+
     def __init__(self, root, users, binary, env=None, **kw):
         super().__init__(root, users, **kw)
         self.binary = Path(binary)
         self.env_extra = dict(env or {})
-
-    def start(self):
-        self.write_users()
-        last = None
-        for _ in range(5):
-            self.port, self.tls_port = h.free_port(), h.free_port()
-            self.write_config()
-            self.log.write_bytes(b"")
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [str(self.binary), "-f", "-c", str(self.conf)],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=h.clean_env(**self.env_extra), cwd="/",
-                    start_new_session=True)
-            try:
-                h.wait_until(self._ready, proc=self.proc,
-                             what=f"{self.binary.name} listening",
-                             log=self.log, timeout=30)
-                return self
-            except RuntimeError as e:       # a port was taken meanwhile
-                last = e
-                self.stop()
-        raise last
 
 
 def sha512_crypt(password, workdir):

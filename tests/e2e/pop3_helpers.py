@@ -273,30 +273,35 @@ class Pop3d:
                         "(implicit TLS)")
         return all(w in text for w in want)
 
+    # The binary, extra environment and start timeout: a subclass may
+    # start another build (ops_helpers.Pop3dBinary: the ASan one).
+    binary = POP3D
+    env_extra = {}
+    start_timeout = h.START_TIMEOUT
+
     def start(self):
-        if not POP3D.exists():
-            raise RuntimeError(f"{POP3D} does not exist: run make first")
+        if not self.binary.exists():
+            raise RuntimeError(f"{self.binary} does not exist: run make "
+                               "first")
         self.write_users()
-        last = None
-        for _ in range(5):
-            self.port, self.tls_port = h.free_port(), h.free_port()
-            if self.ipv6:
-                self.port6 = free_port6()
-            self.write_config()
-            self.log.write_bytes(b"")
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [str(POP3D), "-f", "-c", str(self.conf)],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=h.clean_env(), cwd="/", start_new_session=True)
-            try:
-                h.wait_until(self._ready, proc=self.proc,
-                             what="formdrop-pop3d listening", log=self.log)
-                return self
-            except RuntimeError as e:       # a port was taken meanwhile
-                last = e
-                self.stop()
-        raise last
+        return h.start_retrying(self._start_once, self.stop)
+
+    def _start_once(self):
+        self.port, self.tls_port = h.free_port(), h.free_port()
+        if self.ipv6:
+            self.port6 = free_port6()
+        self.write_config()
+        self.log.write_bytes(b"")
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [str(self.binary), "-f", "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=h.clean_env(**self.env_extra), cwd="/",
+                start_new_session=True)
+        h.wait_until(self._ready, proc=self.proc,
+                     what=f"{self.binary.name} listening", log=self.log,
+                     timeout=self.start_timeout)
+        return self
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -84,30 +84,7 @@ class TokenNginx(h.Nginx):
     """The e2e nginx with /token/<form> routed like /submit/ (as
     contrib/nginx-formdrop.conf does)."""
 
-    def start(self):
-        last = None
-        for _ in range(5):
-            self.port = h.free_port()
-            conf = self.root / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(
-                user="user root;" if h.is_root() else "",
-                root=self.root, port=self.port, upstream=self.upstream,
-                params=h.FASTCGI_PARAMS))
-            with open(self.root / "stderr.log", "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [h.NGINX, "-p", str(self.root), "-c", str(conf),
-                     "-e", str(self.root / "error.log"), "-g", "daemon off;"],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=h.clean_env(), start_new_session=True)
-            try:
-                h.wait_until(lambda: h.can_connect_tcp("127.0.0.1", self.port),
-                             proc=self.proc, what="nginx port",
-                             log=self.root / "error.log")
-                return self
-            except RuntimeError as e:       # port taken meanwhile: retry
-                last = e
-                h.stop_process(self.proc)
-        raise last
+    conf_template = NGINX_CONF
 
 
 class ScreenStack(h.HandlerStack):
@@ -434,25 +411,20 @@ class Devserver:
         self.port = None
 
     def start(self):
-        last = None
-        for _ in range(3):
-            self.port = h.free_port()
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [str(DEVSERVER), "-l", f"127.0.0.1:{self.port}",
-                     "-r", str(WWW), "-c", str(self.conf),
-                     "-x", str(h.HANDLER), "-w", str(self.workers)],
-                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                    env=h.clean_env(), cwd=self.root,
-                    start_new_session=True)
-            try:
-                h.wait_until(self._ready, proc=self.proc,
-                             what="devserver", log=self.log)
-                return self
-            except RuntimeError as e:
-                last = e
-                self.stop()
-        raise last
+        return h.start_retrying(self._start_once, self.stop, tries=3)
+
+    def _start_once(self):
+        self.port = h.free_port()
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [str(DEVSERVER), "-l", f"127.0.0.1:{self.port}",
+                 "-r", str(WWW), "-c", str(self.conf),
+                 "-x", str(h.HANDLER), "-w", str(self.workers)],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                env=h.clean_env(), cwd=self.root, start_new_session=True)
+        h.wait_until(self._ready, proc=self.proc, what="devserver",
+                     log=self.log)
+        return self
 
     def _ready(self):
         if not h.can_connect_tcp("127.0.0.1", self.port):

@@ -11,7 +11,6 @@ flood from one address into 429s.
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
