@@ -549,6 +549,17 @@ loader_finish(struct loader *l)
 		if (fd->type == FT_CHOICE && fd->nchoices == 0)
 			diag_error(l->diag, l->path, 0, "[field %s]: a choice "
 			    "field needs choices = a|b|c", fd->name);
+		/* A key the type ignores would look like a check that is
+		 * not made. */
+		if (fd->nchoices > 0 && fd->type != FT_CHOICE &&
+		    fd->type != FT_CHECKBOX)
+			diag_error(l->diag, l->path, 0, "[field %s]: choices "
+			    "is for choice and checkbox fields", fd->name);
+		if ((fd->has_min || fd->has_max) && (fd->type == FT_CHOICE ||
+		    fd->type == FT_CHECKBOX))
+			diag_error(l->diag, l->path, 0, "[field %s]: min and "
+			    "max do not apply to %s fields", fd->name,
+			    fd->type == FT_CHOICE ? "choice" : "checkbox");
 		if (fd->has_min && fd->has_max && fd->min > fd->max)
 			diag_error(l->diag, l->path, 0, "[field %s]: min is "
 			    "greater than max", fd->name);

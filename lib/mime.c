@@ -11,6 +11,7 @@
 #include "bounds.h"
 #include "mime.h"
 #include "util.h"
+#include "validate.h"
 
 #define BOUNDARY_RANDOM	12
 
@@ -170,9 +171,10 @@ reply_to(const struct submission *s)
 {
 	long i;
 
+	/* An optional address left blank is not validated: not used. */
 	if (s->def->reply_to == NULL ||
 	    (i = form_data_find(s->data, s->def->reply_to, 0)) < 0 ||
-	    s->data->v[i].len == 0)
+	    !is_email(s->data->v[i].value, s->data->v[i].len))
 		return NULL;
 	return s->data->v[i].value;
 }

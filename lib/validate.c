@@ -35,6 +35,22 @@ has_error(const struct validation *val, const char *name)
 	return 0;
 }
 
+/* Copy s into out, cut at a character boundary: a page shows it, and
+ * half a UTF-8 sequence would make the page invalid. */
+static void
+copy_utf8(char *out, size_t outsz, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= outsz) {
+		n = outsz - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 /* Record the first problem of a field; later ones of it are dropped. */
 static int
 add_error(struct validation *val, const char *name, const char *label,
@@ -53,8 +69,8 @@ add_error(struct validation *val, const char *name, const char *label,
 		return -1;
 	val->v = e;
 	e = &val->v[val->n++];
-	snprintf(e->field, sizeof(e->field), "%s", name);
-	snprintf(e->label, sizeof(e->label), "%s", label);
+	copy_utf8(e->field, sizeof(e->field), name);
+	copy_utf8(e->label, sizeof(e->label), label);
 	va_start(ap, fmt);
 	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 	va_end(ap);
@@ -79,6 +95,10 @@ is_email(const char *s, size_t len)
 	local = (size_t)(at - s);
 	if (local == 0 || local > EMAIL_LOCAL_MAX || s[0] == '.' ||
 	    s[local - 1] == '.')
+		return 0;
+	/* "=?" would start an RFC 2047 encoded-word, which some readers
+	 * decode inside an address into another address (Mailsploit). */
+	if (memmem(s, local, "=?", 2) != NULL)
 		return 0;
 	for (i = 0; i < local; i++)
 		if (!(is_atext(s[i]) || (s[i] == '.' && s[i + 1] != '.')))
@@ -206,6 +226,11 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
 	if (f->type == FT_FILE) {
 		if (fv->filename == NULL)
 			return "must be an uploaded file";
+		if (f->has_min && (double)fv->size < f->min) {
+			fmt_num(a, sizeof(a), f->min);
+			snprintf(why, whysz, "must be at least %s bytes", a);
+			return why;
+		}
 		if (f->has_max && (double)fv->size > f->max) {
 			fmt_num(a, sizeof(a), f->max);
 			snprintf(why, whysz, "must be at most %s bytes", a);
@@ -238,6 +263,10 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
 		if (!is_decimal(fv->value, fv->len, &num))
 			return "must be a number";
 		break;
+	case FT_CHECKBOX:
+		if (f->nchoices == 0)
+			break;		/* any value when ticked */
+		/* FALLTHROUGH */
 	case FT_CHOICE:
 		for (i = 0; i < f->nchoices; i++)
 			if (strcmp(f->choices[i], fv->value) == 0)
@@ -281,6 +310,29 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
 }
 
 /*
+ * Nothing at all, or only spaces (and for a multiline field tabs and
+ * line breaks): not filled in, for "required" and for blank rows.  Any
+ * other control character is a value, and is refused as one.  A file is
+ * blank when it has no bytes.
+ */
+static int
+is_blank(const struct fielddef *f, const struct field *fv)
+{
+	size_t i;
+	char c;
+
+	if (fv->filename != NULL)
+		return fv->size == 0;
+	for (i = 0; i < fv->len; i++) {
+		c = fv->value[i];
+		if (c != ' ' && !(f->multiline &&
+		    (c == '\t' || c == '\r' || c == '\n')))
+			return 0;
+	}
+	return 1;
+}
+
+/*
  * Drop the rows of a rows group in which every field is empty (a blank
  * line of an order form), so that they neither fail "required" nor reach
  * the message.
@@ -299,8 +351,8 @@ drop_blank_rows(const struct formdef *def, struct form_data *data)
 		blank = 1;
 		for (i = 0; i < def->nrows && blank; i++) {
 			idx = form_data_find(data, def->rows[i], row);
-			if (idx >= 0 && (data->v[idx].len > 0 ||
-			    data->v[idx].size > 0))
+			if (idx >= 0 && !is_blank(formdef_field(def,
+			    def->rows[i]), &data->v[idx]))
 				blank = 0;
 		}
 		if (!blank)
@@ -377,7 +429,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 			const struct field *fv =
 			    &data->v[form_data_find(data, f->name, (size_t)idx)];
 
-			if (fv->len == 0 && fv->filename == NULL) {
+			if (fv->filename == NULL && is_blank(f, fv)) {
 				/* An empty value in a row whose other
 				 * fields are filled is a missing value. */
 				if (formdef_in_rows(def, f->name) &&

@@ -548,6 +548,14 @@ test_other_checks(void **state)
 	    "[field c]: a choice field needs choices");
 	load_fail(f, GOOD_HEAD "min = 5\nmax = 4\n", 0,
 	    "[field email]: min is greater than max");
+	/* Keys a type would ignore: a check that looks made and is not. */
+	load_fail(f, GOOD_HEAD "choices = a|b\n", 0,
+	    "[field email]: choices is for choice and checkbox fields");
+	load_fail(f, GOOD_HEAD "[field c]\ntype = choice\nchoices = a|b\n"
+	    "max = 3\n", 0, "[field c]: min and max do not apply to choice "
+	    "fields");
+	load_fail(f, GOOD_HEAD "[field c]\ntype = checkbox\nmin = 1\n", 0,
+	    "[field c]: min and max do not apply to checkbox fields");
 	load_fail(f, GOOD_HEAD "[form]\nrows = name ghost\n", 0,
 	    "rows names unknown field \"ghost\"");
 	load_fail(f, GOOD_HEAD "[form]\nrows = name\n", 0,

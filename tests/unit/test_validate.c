@@ -54,6 +54,13 @@ static const char test_form[] =
     "repeat = 3\n"
     "[field agree]\n"
     "type = checkbox\n"
+    "[field extras]\n"
+    "type = checkbox\n"
+    "choices = gift|wrap\n"
+    "repeat = 2\n"
+    "[field photo]\n"
+    "type = file\n"
+    "min = 3\n"
     "[field short]\n"
     "min = 2\n"
     "[field low]\n"
@@ -84,7 +91,22 @@ static const char rows_form[] =
     "[field note]\n"
     "repeat = 5\n";
 
-static struct formdef def, rdef;
+/* Required fields, one of each kind of line. */
+static const char blank_form[] =
+    "[form]\n"
+    "mailbox = m\n"
+    "subject = test\n"
+    "body = body.txt\n"
+    "thanks = /t\n"
+    "[field name]\n"
+    "required = yes\n"
+    "[field story]\n"
+    "multiline = yes\n"
+    "required = yes\n"
+    "[field email]\n"
+    "type = email\n";
+
+static struct formdef def, rdef, bdef;
 static char *tmpdir;
 
 static void
@@ -111,6 +133,7 @@ group_setup(void **state)
 	tu_write_file(tmpdir, "body.txt", "body\n");
 	load("test.form", test_form, &def);
 	load("rows.form", rows_form, &rdef);
+	load("blank.form", blank_form, &bdef);
 	return 0;
 }
 
@@ -119,6 +142,7 @@ group_teardown(void **state)
 {
 	formdef_free(&def);
 	formdef_free(&rdef);
+	formdef_free(&bdef);
 	tu_rmtree(tmpdir);
 	free(tmpdir);
 	return 0;
@@ -141,11 +165,11 @@ run(const struct formdef *d, const char *body, struct form_data *data,
 
 /* Validate body against the test form and expect no error. */
 static void
-ok(const char *body)
+ok_def(const struct formdef *d, const char *body)
 {
 	struct form_data data;
 	struct validation val;
-	int n = run(&def, body, &data, &val);
+	int n = run(d, body, &data, &val);
 
 	if (n != 0)
 		fail_msg("\"%s\": %d errors, first %s: %s", body, n,
@@ -153,6 +177,12 @@ ok(const char *body)
 	assert_int_equal(val.n, 0);
 	validation_free(&val);
 	form_data_free(&data);
+}
+
+static void
+ok(const char *body)
+{
+	ok_def(&def, body);
 }
 
 /* Validate body and expect exactly one error: field, reason. */
@@ -222,7 +252,7 @@ test_is_email(void **state)
 	static const char *const good[] = {
 		"a@b.cd", "ann@example.com", "first.last@sub.example.co.uk",
 		"a+tag@example.com", "x_y-z@ex-ample.org",
-		"!#$%&'*+-/=?^_`{|}~@example.com", "1@2.3", "A@EXAMPLE.COM",
+		"!#$%&'*+-/?=^_`{|}~@example.com", "1@2.3", "A@EXAMPLE.COM",
 	};
 	static const char *const badv[] = {
 		"", "plain", "@example.com", "a@", "a@b", "a@.com", "a@b.",
@@ -230,6 +260,9 @@ test_is_email(void **state)
 		"a b@c.com", "a@b c.com", "a@-b.com", "a@b-.com", "a@b_c.com",
 		"\"a\"@b.com", "a@[1.2.3.4]", "\xc3\xa9@b.com", "a@\xc3\xa9.com",
 		"a@b.com\n", "a\r\n@b.com", "<a@b.com>",
+		/* an RFC 2047 encoded-word some readers would decode */
+		"=?utf-8?b?Y2VvQHNob3AuZXhhbXBsZQA=?=@attacker.example",
+		"a=?b@c.com",
 	};
 	char buf[400];
 	size_t i;
@@ -326,7 +359,7 @@ test_decimal(void **state)
 	bad("name=A&price=inf", "price", "must be a number");
 	bad("name=A&price=nan", "price", "must be a number");
 	bad("name=A&price=1%2C5", "price", "must be a number");
-	bad("name=A&price=+", "price", "must be a number");
+	bad("name=A&price=%2B", "price", "must be a number");
 	bad("name=A&high=10.001", "high", "must be at most 10");
 	ok("name=A&high=10");
 }
@@ -558,6 +591,63 @@ test_checkbox(void **state)
 	ok("name=A&agree=on");
 	ok("name=A&agree=yes+please");
 	bad("name=A&agree=o%0An", "agree", "contains control characters");
+	/* With choices, only those. */
+	ok("name=A&extras=gift&extras=wrap");
+	bad("name=A&extras=gift&extras=%3Cscript%3E", "extras",
+	    "must be one of the offered choices");
+}
+
+/* An unknown field's name is its label, cut whole characters at a time. */
+static void
+test_long_label_cut_whole(void **state)
+{
+	struct form_data data;
+	struct validation val;
+	char body[200], want[127];
+
+	memset(want, 'a', 126);
+	want[126] = '\0';
+	snprintf(body, sizeof(body), "name=A&%s%%C3%%A9=1", want);
+	assert_int_equal(run(&def, body, &data, &val), 1);
+	assert_string_equal(val.v[0].label, want);
+	assert_int_equal(strlen(val.v[0].field), 128);
+	validation_free(&val);
+	form_data_free(&data);
+}
+
+/* Spaces alone are not a value; line breaks are, in a single line. */
+static void
+test_blank_is_missing(void **state)
+{
+	ok_def(&bdef, "name=Al&story=Once");
+	bad_def(&bdef, "name=+++&story=Once", "name", "is required");
+	bad_def(&bdef, "name=Al&story=%0D%0A+%09%0A", "story", "is required");
+	bad_def(&bdef, "name=%0A&story=Once", "name",
+	    "must be a single line of text");
+	bad_def(&bdef, "name=+%09&story=Once", "name",
+	    "must be a single line of text");
+	/* An optional field left blank is not checked. */
+	ok_def(&bdef, "name=Al&story=Once&email=++");
+	/* A rows line of spaces is a blank line, dropped. */
+	ok_def(&rdef, "who=W&item=A&qty=1&item=+&qty=+");
+}
+
+static void
+test_file_min(void **state)
+{
+	struct form_data data;
+	struct validation val;
+
+	form_data_init(&data);
+	assert_int_equal(form_data_add(&data, "name", 4, "A", 1, NULL, NULL),
+	    0);
+	assert_int_equal(form_data_add(&data, "photo", 5, "ab", 2, "a.jpg",
+	    "image/jpeg"), 0);
+	assert_int_equal(form_validate(&def, &data, &val), 1);
+	assert_string_equal(val.v[0].field, "photo");
+	assert_string_equal(val.v[0].reason, "must be at least 3 bytes");
+	validation_free(&val);
+	form_data_free(&data);
 }
 
 int
@@ -587,6 +677,9 @@ main(void)
 		cmocka_unit_test(test_rows_missing_value),
 		cmocka_unit_test(test_file_fields),
 		cmocka_unit_test(test_checkbox),
+		cmocka_unit_test(test_blank_is_missing),
+		cmocka_unit_test(test_long_label_cut_whole),
+		cmocka_unit_test(test_file_min),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
