@@ -133,6 +133,21 @@ fold_plain(struct buf *b, size_t col, const char *s)
 	return 0;
 }
 
+/* Length of the longest run of characters between spaces in s. */
+static size_t
+longest_word(const char *s)
+{
+	size_t n, most = 0;
+
+	while (*s != '\0') {
+		n = strcspn(s, " ");
+		if (n > most)
+			most = n;
+		s += n + strspn(s + n, " ");
+	}
+	return most;
+}
+
 int
 encode_header_text(struct buf *b, const char *name, const char *text)
 {
@@ -141,11 +156,19 @@ encode_header_text(struct buf *b, const char *name, const char *text)
 	size_t i, n, col, clen = 0, l;
 	int wlen;
 
-	/* Controls become spaces; the result is bounded by clean's size. */
+	/*
+	 * Controls become spaces, and runs of spaces one space (a folded
+	 * line must hold more than white space, RFC 5322 3.2.2); none at
+	 * either end.  The result is bounded by clean's size.
+	 */
 	for (i = 0; text[i] != '\0' && clen + 4 < sizeof(clean); i++) {
 		unsigned char c = (unsigned char)text[i];
 
-		clean[clen++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+		if (c < 0x20 || c == 0x7f)
+			c = ' ';
+		if (c == ' ' && (clen == 0 || clean[clen - 1] == ' '))
+			continue;
+		clean[clen++] = (char)c;
 	}
 	/* Do not cut a UTF-8 sequence at the bound. */
 	while (clen > 0 && ((unsigned char)clean[clen - 1] & 0xc0) == 0x80 &&
@@ -154,11 +177,16 @@ encode_header_text(struct buf *b, const char *name, const char *text)
 	if (clen > 0 && (unsigned char)clean[clen - 1] >= 0xc0 &&
 	    text[i] != '\0')
 		clen--;
+	if (clen > 0 && clean[clen - 1] == ' ')
+		clen--;
 	clean[clen] = '\0';
 	if (buf_printf(b, "%s:", name) == -1)
 		return -1;
 	col = strlen(name) + 1;
-	if (is_plain_ascii(clean) && strstr(clean, "=?") == NULL) {
+	/* As it is when it can be folded into lines of 78; a longer word
+	 * (up to 4 KiB) goes as encoded-words, which fold anywhere. */
+	if (is_plain_ascii(clean) && strstr(clean, "=?") == NULL &&
+	    col + 1 + longest_word(clean) <= HEADER_LINE_MAX) {
 		if (buf_putc(b, ' ') == -1 ||
 		    fold_plain(b, col + 1, clean) == -1)
 			return -1;

@@ -396,8 +396,12 @@ test_header_ascii(void **state)
 {
 	header_expect("Hello", "Subject: Hello\n");
 	header_expect("", "Subject: \n");
-	header_expect("a\r\nBcc: x@y.z", "Subject: a  Bcc: x@y.z\n");
-	header_expect("tab\there\x7f", "Subject: tab here \n");
+	header_expect("a\r\nBcc: x@y.z", "Subject: a Bcc: x@y.z\n");
+	header_expect("tab\there\x7f", "Subject: tab here\n");
+	/* Runs of white space are one space, none at the ends: no folded
+	 * line of spaces only. */
+	header_expect("  a \t\t   b  ", "Subject: a b\n");
+	header_expect(" \r\n ", "Subject: \n");
 	header_expect("Gr\xc3\xbc\xc3\x9f" "e", "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\n");
 }
 
@@ -473,7 +477,48 @@ test_header_encoded_words(void **state)
 	text[1000] = '\0';
 	check_encoded_header(text, text);
 	/* Controls become spaces inside encoded words too. */
-	check_encoded_header("\xc3\xa9\r\nBcc: a@b", "\xc3\xa9  Bcc: a@b");
+	check_encoded_header("\xc3\xa9\r\nBcc: a@b", "\xc3\xa9 Bcc: a@b");
+	/* ASCII with a word too long to fold into 78: encoded-words, whose
+	 * lines are short however long the word. */
+	memset(text, 'x', 1500);
+	text[1500] = '\0';
+	check_encoded_header(text, text);
+}
+
+/* No header line longer than 78, whatever the text (RFC 5322 2.1.1). */
+static void
+test_header_lines_short(void **state)
+{
+	static const char *const texts[] = {
+		"a", "word then a very long one: "
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"x",
+		"a                                                                "
+		"                                                                 "
+		"                                                                b",
+	};
+	struct buf b;
+	size_t i, at;
+	char *nl;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		buf_init(&b, 1 << 16);
+		assert_int_equal(encode_header_text(&b, "Subject", texts[i]),
+		    0);
+		for (at = 0; at < b.len; at = (size_t)(nl - b.data) + 1) {
+			nl = strchr(b.data + at, '\n');
+			assert_non_null(nl);
+			if ((size_t)(nl - (b.data + at)) > 78)
+				fail_msg("line of %zu in: %s",
+				    (size_t)(nl - (b.data + at)), b.data);
+			/* and none of white space only */
+			assert_true(strspn(b.data + at, " \t") <
+			    (size_t)(nl - (b.data + at)) || at == 0);
+		}
+		buf_free(&b);
+	}
 }
 
 static void
@@ -636,6 +681,7 @@ main(void)
 		cmocka_unit_test(test_header_ascii),
 		cmocka_unit_test(test_header_ascii_fold),
 		cmocka_unit_test(test_header_encoded_words),
+		cmocka_unit_test(test_header_lines_short),
 		cmocka_unit_test(test_header_encoded_line_length),
 		cmocka_unit_test(test_header_very_long),
 		cmocka_unit_test(test_param_ascii),
