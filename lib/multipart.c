@@ -127,7 +127,9 @@ ext_value_decode(char *s)
 		if (*q == '%') {
 			int hi = hex_value(q[1]), lo;
 
-			if (hi == -1 || (lo = hex_value(q[2])) == -1)
+			/* A NUL would silently cut the name short. */
+			if (hi == -1 || (lo = hex_value(q[2])) == -1 ||
+			    (hi | lo) == 0)
 				return -1;
 			*o++ = (char)(hi << 4 | lo);
 			q += 2;
@@ -139,30 +141,49 @@ ext_value_decode(char *s)
 }
 
 /*
+ * Bytes of the UTF-8 character at p when a file name must not show it,
+ * else 0: the C1 controls, the line and paragraph separators, and the
+ * invisible format characters that reorder or hide text -- bidi marks,
+ * embeddings, overrides and isolates, zero-width characters, the byte
+ * order mark -- with which "invoice\u202Efdp.exe" reads "invoiceexe.pdf".
+ */
+static size_t
+hidden_char_len(const unsigned char *p)
+{
+	if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
+	    (p[0] == 0xd8 && p[1] == 0x9c))			/* U+061C */
+		return 2;
+	if ((p[0] == 0xe2 && p[1] == 0x80 &&
+	    ((p[2] >= 0x8b && p[2] <= 0x8f) ||		/* U+200B-U+200F */
+	    (p[2] >= 0xa8 && p[2] <= 0xae))) ||		/* U+2028-U+202E */
+	    (p[0] == 0xe2 && p[1] == 0x81 &&
+	    p[2] >= 0xa0 && p[2] <= 0xaf) ||		/* U+2060-U+206F */
+	    (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf))	/* U+FEFF */
+		return 3;
+	return 0;
+}
+
+/*
  * Reduce an uploaded file's name to its base name (old browsers send
- * whole paths) with control characters replaced, so that it is safe to
- * show and to encode into a header.
+ * whole paths) with control and hidden characters replaced by "_", so
+ * that it is safe to show and to encode into a header.  s is UTF-8.
  */
 static void
 filename_clean(char *s)
 {
 	char *base = s, *p;
+	size_t n;
 
 	for (p = s; *p != '\0'; p++)
 		if (*p == '/' || *p == '\\')
 			base = p + 1;
 	memmove(s, base, strlen(base) + 1);
 	for (p = s; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)p[0], d = (unsigned char)p[1];
+		unsigned char c = (unsigned char)*p;
 
 		if (c < 0x20 || c == 0x7f)
 			*p = '_';
-		/* C1 controls (U+0080-U+009F) and U+2028/U+2029: "_". */
-		else if ((c == 0xc2 && d >= 0x80 && d <= 0x9f) ||
-		    (c == 0xe2 && d == 0x80 && (p[2] == '\xa8' ||
-		    p[2] == '\xa9'))) {
-			size_t n = c == 0xc2 ? 2 : 3;
-
+		else if ((n = hidden_char_len((unsigned char *)p)) > 0) {
 			*p = '_';
 			memmove(p + 1, p + n, strlen(p + n) + 1);
 		}
@@ -206,6 +227,12 @@ parse_disposition(const char *v, struct part_head *h)
 		return PARSE_MALFORMED;
 	while ((r = header_param_next(&p, QUOTING_HTML, name, sizeof(name),
 	    value, sizeof(value))) == 1) {
+		/* A parameter twice: parsers disagree on which counts, so
+		 * a filter in front could read another field than this. */
+		if ((strcmp(name, "name") == 0 && h->has_name) ||
+		    (strcmp(name, "filename") == 0 && h->has_filename) ||
+		    (strcmp(name, "filename*") == 0 && has_ext))
+			return PARSE_MALFORMED;
 		if (strcmp(name, "name") == 0) {
 			if (strlen(value) > FIELD_NAME_MAX)
 				return PARSE_FIELD_TOO_LONG;

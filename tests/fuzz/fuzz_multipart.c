@@ -59,6 +59,11 @@ check(const struct form_limits *lim, const struct form_data *fd,
 		for (const char *p = f->filename; *p != '\0'; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				abort();
+		/* nor the hidden characters that disguise a name */
+		if (strstr(f->filename, "\xe2\x80\xae") != NULL ||
+		    strstr(f->filename, "\xe2\x81\xa7") != NULL ||
+		    strstr(f->filename, "\xef\xbb\xbf") != NULL)
+			abort();
 		/* A plain "type/subtype". */
 		if (strlen(f->ctype) > CTYPE_MAX ||
 		    strchr(f->ctype, '/') == NULL ||

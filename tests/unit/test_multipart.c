@@ -411,9 +411,37 @@ test_filename_ext(void **state)
 	assert_int_equal(status_of("--" B "\r\nContent-Disposition: form-data; "
 	    "name=\"f\"; filename*=utf-8''%E\r\n\r\nx\r\n--" B "--\r\n"),
 	    PARSE_MALFORMED);
+	/* A NUL would cut the name: "a.txt%00.exe". */
+	assert_int_equal(status_of("--" B "\r\nContent-Disposition: form-data; "
+	    "name=\"f\"; filename*=utf-8''a.exe%00.txt\r\n\r\nx\r\n--" B
+	    "--\r\n"), PARSE_MALFORMED);
 	assert_int_equal(status_of("--" B "\r\nContent-Disposition: form-data; "
 	    "name=\"f\"; filename*=utf-8''%FF\r\n\r\nx\r\n--" B "--\r\n"),
 	    PARSE_BAD_UTF8);
+}
+
+/* A parameter sent twice is refused: which one counts is ambiguous. */
+static void
+test_disposition_param_twice(void **state)
+{
+	static const char *const dispositions[] = {
+		"name=\"subj\"; name=\"name\"",
+		"name=\"f\"; filename=\"a.txt\"; filename=\"b.exe\"",
+		"name=\"f\"; filename*=utf-8''a; filename*=utf-8''b",
+	};
+	char body[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(dispositions) / sizeof(dispositions[0]); i++) {
+		snprintf(body, sizeof(body), "--" B "\r\nContent-Disposition: "
+		    "form-data; %s\r\n\r\nx\r\n--" B "--\r\n",
+		    dispositions[i]);
+		assert_int_equal(status_of(body), PARSE_MALFORMED);
+	}
+	/* filename and filename* together are the standard fallback. */
+	assert_int_equal(status_of("--" B "\r\nContent-Disposition: form-data; "
+	    "name=\"f\"; filename=\"a.txt\"; filename*=utf-8''a.txt\r\n\r\n"
+	    "x\r\n--" B "--\r\n"), PARSE_OK);
 }
 
 static void
@@ -429,6 +457,14 @@ test_filename_paths(void **state)
 		{ "..", "upload" },
 		{ "x/..", "upload" },
 		{ "tab\there", "tab_here" },
+		/* hidden characters that would disguise the name */
+		{ "invoice\xe2\x80\xae" "fdp.exe", "invoice_fdp.exe" },
+		{ "a\xe2\x80\x8b" "b\xe2\x81\xa6" "c\xef\xbb\xbf" "d",
+		  "a_b_c_d" },
+		{ "x\xc2\x85" "y\xd8\x9c" "z", "x_y_z" },
+		/* visible non-ASCII stays */
+		{ "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac.pdf",
+		  "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac.pdf" },
 	};
 	char body[512];
 	struct form_data fd;
@@ -841,6 +877,7 @@ main(void)
 		cmocka_unit_test(test_file_ctype_junk),
 		cmocka_unit_test(test_filename_ext),
 		cmocka_unit_test(test_filename_paths),
+		cmocka_unit_test(test_disposition_param_twice),
 		cmocka_unit_test(test_empty_file_input),
 		cmocka_unit_test(test_empty_named_file_kept),
 		cmocka_unit_test(test_boundary_inside_data),
