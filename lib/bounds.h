@@ -54,6 +54,10 @@
 #define POP3_CONNECTIONS_MAX	100	/* default, all clients together */
 #define POP3_PER_CLIENT_MAX	10	/* default, per client address */
 #define POP3_FAIL_DELAY_MAX	30	/* seconds after repeated failures */
+#define POP3_LOGIN_TIMEOUT	180	/* default, seconds from connect to
+					 * login (Dovecot's is 3 minutes) */
+#define POP3_EXIT_FAILURES_MAX	63	/* a session's exit status: its
+					 * failed logins, below sysexits' 64 */
 #define POP3_FAIL_REFUSE	10	/* failures from an address ... */
 #define POP3_FAIL_MEMORY	(15 * 60) /* ... within this: refused */
 #define UIDL_MAX		70	/* RFC 1939 */

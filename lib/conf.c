@@ -312,6 +312,9 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 	if (strcmp(name, "max_per_client") == 0)
 		return pop3_number(l, line, name, value, 1, 100000,
 		    &p->max_per_client);
+	if (strcmp(name, "login_timeout") == 0)
+		return pop3_number(l, line, name, value, 1, 3600,
+		    &p->login_timeout);
 	if (strcmp(name, "max_login_failures") == 0)
 		return pop3_number(l, line, name, value, 1, 1000,
 		    &p->max_login_failures);
@@ -328,7 +331,8 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 	}
 	diag_error(l->diag, l->conf->path, line, "unknown key \"%s\" in "
 	    "[pop3] (listen, listen_tls, certificate, key, users, user, "
-	    "timeout, max_connections, max_per_client, max_login_failures, "
+	    "timeout, login_timeout, max_connections, max_per_client, "
+	    "max_login_failures, "
 	    "archive_days, allow_plaintext)", name);
 	return -1;
 }
@@ -580,6 +584,8 @@ pop3_finish(struct conf_loader *l)
 		p->max_per_client = POP3_PER_CLIENT_MAX;
 	if (p->max_login_failures == 0)
 		p->max_login_failures = POP3_FAIL_REFUSE;
+	if (p->login_timeout == 0)
+		p->login_timeout = POP3_LOGIN_TIMEOUT;
 }
 
 /*

@@ -42,6 +42,7 @@ struct pop3_conf {
 	char		*users;
 	char		*run_as;	/* drop to this user when root */
 	unsigned	 timeout;
+	unsigned	 login_timeout;	/* connect to login, seconds */
 	unsigned	 max_connections;
 	unsigned	 max_per_client;
 	unsigned	 archive_days;

@@ -25,6 +25,7 @@ SSL_CTX *
 tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
 {
 	SSL_CTX *ctx;
+	X509 *leaf;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		ssl_error(err, errsz, "SSL_CTX_new", "");
@@ -51,8 +52,30 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
 		ssl_error(err, errsz, "key does not match certificate", cert);
 		goto fail;
 	}
+	/* Every client would refuse it: say so now, not per handshake. */
+	leaf = SSL_CTX_get0_certificate(ctx);
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+		snprintf(err, errsz, "certificate %s has expired", cert);
+		goto fail;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+		snprintf(err, errsz, "certificate %s is not valid yet", cert);
+		goto fail;
+	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int
+tls_days_left(SSL_CTX *ctx)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	int days, secs;
+
+	if (leaf == NULL || ASN1_TIME_diff(&days, &secs, NULL,
+	    X509_get0_notAfter(leaf)) != 1)
+		return 0;
+	return days;
 }

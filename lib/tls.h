@@ -10,9 +10,14 @@
 
 /*
  * A server context for cert (a PEM file that may hold the chain after
- * the leaf) and key.  NULL on failure, with the reason in err.
+ * the leaf) and key.  NULL on failure (an expired or not yet valid
+ * certificate too), with the reason in err.
  */
 SSL_CTX	*tls_server_ctx(const char *cert, const char *key, char *err,
 	    size_t errsz);
+
+/* Whole days until the server certificate expires. */
+#define TLS_WARN_DAYS	14	/* warn at start when fewer are left */
+int	tls_days_left(SSL_CTX *);
 
 #endif

@@ -54,7 +54,7 @@ struct failure {
 	time_t	last;
 };
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, hangup;
 static struct child *children;
 static size_t nchildren, maxchildren;
 static struct failure failures[FAILURE_TABLE_MAX];
@@ -78,6 +78,13 @@ static void
 on_child(int sig)
 {
 	(void)sig;
+}
+
+static void
+on_hangup(int sig)
+{
+	(void)sig;
+	hangup = 1;
 }
 
 static int
@@ -183,11 +190,21 @@ reap_children(void)
 				break;
 		if (i == nchildren)
 			continue;
+		/* A session's exit status is its number of failed logins;
+		 * 64 and up are sysexits codes of a session that failed. */
 		if (WIFEXITED(status) && WEXITSTATUS(status) > 0 &&
+		    WEXITSTATUS(status) <= POP3_EXIT_FAILURES_MAX &&
 		    (f = failure_find(children[i].addr, 1)) != NULL) {
 			f->count += (unsigned)WEXITSTATUS(status);
 			f->last = time(NULL);
-		} else if (WIFSIGNALED(status))
+		} else if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) > POP3_EXIT_FAILURES_MAX)
+			log_warnx("session %ld for %s exited with %d",
+			    (long)pid, children[i].addr, WEXITSTATUS(status));
+		else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+			log_info("client=%s closed: no login within "
+			    "login_timeout", children[i].addr);
+		else if (WIFSIGNALED(status))
 			log_warnx("session %ld for %s killed by signal %d",
 			    (long)pid, children[i].addr, WTERMSIG(status));
 		children[i] = children[--nchildren];
@@ -228,6 +245,14 @@ session_child(int fd, const struct listener *l, const struct conf *conf,
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	/*
+	 * The TLS handshake and the login must be over within login_timeout
+	 * (SIGALRM ends the session; a login cancels it): the idle timeout
+	 * alone restarts with every byte, so one byte every few seconds
+	 * would hold a connection slot for ever without a login.
+	 */
+	alarm(conf->pop3.login_timeout);
 	conn_init(&c, fd);
 	conn_set_timeout(&c, (int)conf->pop3.timeout);
 	if (l->tls && conn_start_tls(&c, tls) == -1) {
@@ -242,10 +267,12 @@ session_child(int fd, const struct listener *l, const struct conf *conf,
 	p.allow_plaintext = conf->pop3.allow_plaintext;
 	p.client = addr;
 	p.prior_failures = prior;
+	p.max_failures = conf->pop3.max_login_failures;
 	p.archive_days = conf->pop3.archive_days;
 	failed = pop3_session_run(&c, &p);
 	conn_close(&c);
-	_exit(failed > 100 ? 100 : (int)failed);
+	_exit(failed > POP3_EXIT_FAILURES_MAX ? POP3_EXIT_FAILURES_MAX :
+	    (int)failed);
 }
 
 static void
@@ -374,6 +401,7 @@ main(int argc, char *argv[])
 	struct conf conf;
 	struct diag diag;
 	SSL_CTX *tls = NULL;
+	int days;
 	char err[512];
 
 	while ((ch = getopt_long(argc, argv, "c:fh", longopts, NULL)) != -1) {
@@ -411,6 +439,9 @@ main(int argc, char *argv[])
 	    (tls = tls_server_ctx(conf.pop3.certificate, conf.pop3.key, err,
 	    sizeof(err))) == NULL)
 		fatalx_code(EX_CONFIG, "%s", err);
+	if (tls != NULL && (days = tls_days_left(tls)) < TLS_WARN_DAYS)
+		log_warnx("the TLS certificate %s expires in %d day(s)",
+		    conf.pop3.certificate, days);
 	if (check) {
 		printf("%s: OK, %zu POP3 user(s)\n", conf_path, users.n);
 		userdb_free(&users);
@@ -443,6 +474,10 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_child;
 	sigaction(SIGCHLD, &sa, NULL);
+	/* Not a reload: the users file and the TLS key were read as root
+	 * and cannot be read again.  Only a restart re-reads them. */
+	sa.sa_handler = on_hangup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < n; i++) {
 		pfd[i].fd = listeners[i].fd;
@@ -451,6 +486,11 @@ main(int argc, char *argv[])
 		    listeners[i].tls ? "implicit TLS" : "STLS");
 	}
 	while (!stopping) {
+		if (hangup) {
+			hangup = 0;
+			log_warnx("SIGHUP ignored: restart formdrop-pop3d to "
+			    "read its configuration and users file again");
+		}
 		reap_children();
 		if (poll(pfd, n, 1000) <= 0)
 			continue;

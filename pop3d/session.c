@@ -98,18 +98,32 @@ fail:
 	return -1;
 }
 
-/* A growing delay after failed logins, shared across the address. */
+/*
+ * A failed login: a growing delay (counted across the address), then
+ * the answer; at max_failures the session ends, as a new connection
+ * from the address would be refused.
+ */
 static void
-fail_delay(struct session *s)
+login_failed(struct session *s, const char *answer)
 {
-	unsigned n = s->p->prior_failures + s->failures, d = 1;
+	unsigned n, d = 1;
 
+	n = s->p->prior_failures + ++s->failures;
 	while (n-- > 1 && d < POP3_FAIL_DELAY_MAX)
 		d *= 2;
 	if (d > POP3_FAIL_DELAY_MAX)
 		d = POP3_FAIL_DELAY_MAX;
 	conn_flush(s->c);
 	sleep(d);
+	if (s->p->prior_failures + s->failures >= s->p->max_failures) {
+		log_info("client=%s closed: %u failed logins", s->p->client,
+		    s->p->prior_failures + s->failures);
+		reply(s, "-ERR [AUTH] Too many failed logins from your "
+		    "address; try again later");
+		s->state = ST_DONE;
+		return;
+	}
+	reply(s, answer);
 }
 
 static void
@@ -118,11 +132,9 @@ login(struct session *s, const char *user, const char *pass)
 	const struct user *u;
 
 	if ((u = userdb_check(s->p->users, user, pass)) == NULL) {
-		s->failures++;
 		log_info("client=%s user=%s login failed: bad user name or "
 		    "password", s->p->client, user);
-		fail_delay(s);
-		reply(s, "-ERR [AUTH] Invalid user name or password");
+		login_failed(s, "-ERR [AUTH] Invalid user name or password");
 		return;
 	}
 	switch (maildrop_open(&s->md, u->maildir, s->p->archive_days)) {
@@ -143,6 +155,7 @@ login(struct session *s, const char *user, const char *pass)
 	}
 	snprintf(s->user, sizeof(s->user), "%s", u->name);
 	s->state = ST_TRANSACTION;
+	alarm(0);		/* logged in within the deadline */
 	log_info("client=%s user=%s login ok, %zu message(s)", s->p->client,
 	    s->user, s->md.n);
 	conn_printf(s->c, "+OK %s has %zu message(s)\r\n", s->user, s->md.n);
@@ -202,9 +215,7 @@ cmd_auth(struct session *s, const char *arg)
 	 * PLAIN), not a missing one. */
 	initial = arg[len] == ' ' ? arg + len + 1 : NULL;
 	if (initial != NULL && strcmp(initial, "=") == 0) {
-		s->failures++;
-		fail_delay(s);
-		reply(s, "-ERR [AUTH] Malformed AUTH PLAIN response");
+		login_failed(s, "-ERR [AUTH] Malformed AUTH PLAIN response");
 		return;
 	}
 	if (initial == NULL) {
@@ -226,11 +237,9 @@ cmd_auth(struct session *s, const char *arg)
 		return;
 	}
 	if (sasl_plain_decode(initial, user, sizeof(user), pass,
-	    sizeof(pass)) == -1) {
-		s->failures++;
-		fail_delay(s);
-		reply(s, "-ERR [AUTH] Malformed AUTH PLAIN response");
-	} else
+	    sizeof(pass)) == -1)
+		login_failed(s, "-ERR [AUTH] Malformed AUTH PLAIN response");
+	else
 		login(s, user, pass);
 	explicit_bzero(resp, sizeof(resp));
 	explicit_bzero(pass, sizeof(pass));

@@ -18,12 +18,14 @@ struct pop3_params {
 	int			 allow_plaintext; /* loopback testing only */
 	const char		*client;	/* address, for the log */
 	unsigned		 prior_failures; /* from this address */
+	unsigned		 max_failures;	/* then the session ends */
 	unsigned		 archive_days;
 };
 
 /*
  * Run the session to its end.  Returns the number of failed logins, so
- * that the parent can slow down the next attempts from the address.
+ * that the parent can slow down and refuse the next attempts from the
+ * address.
  */
 unsigned	pop3_session_run(struct conn *, const struct pop3_params *);
 

@@ -6,6 +6,7 @@ hash that Python's crypt verifies and that logs in), plus SHA-512-crypt
 hashes as Dovecot's doveadm makes them.
 """
 
+import datetime
 import re
 import subprocess
 import warnings
@@ -127,6 +128,58 @@ def test_check_bad_values(good):
                               " timeout must be a number")
     assert f"{good.conf}:{n - 1}: max_connections" in err
     assert f"{good.conf}:{n}: unknown key \"frobnicate\"" in err
+
+
+def test_check_login_timeout_bounds(good):
+    rewrite(good.conf, add=["login_timeout = 0"])
+    expect_config_error(good.conf, r"login_timeout")
+    good.write_config()
+    rewrite(good.conf, add=["login_timeout = 30"])
+    rc, out, err = check(good.conf)
+    assert rc == 0, err
+
+
+def self_signed(pki, path, not_before, not_after):
+    """A certificate for the PKI's server key, valid between the two
+    times (the openssl command line of Debian 12 cannot backdate)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(not_before).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_check_certificate_dates(good, pki):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    old = self_signed(pki, good.root / "old.pem", now - 60 * day,
+                      now - 30 * day)
+    rewrite(good.conf, replace={"certificate": f"certificate = {old}"})
+    expect_config_error(good.conf, re.escape(f"certificate {old} has "
+                                             "expired"))
+    later = self_signed(pki, good.root / "later.pem", now + day,
+                        now + 60 * day)
+    rewrite(good.conf, replace={"certificate": f"certificate = {later}"})
+    expect_config_error(good.conf, re.escape(f"certificate {later} is not "
+                                             "valid yet"))
+    soon = self_signed(pki, good.root / "soon.pem", now - day,
+                       now + 5 * day + datetime.timedelta(hours=1))
+    rewrite(good.conf, replace={"certificate": f"certificate = {soon}"})
+    rc, out, err = check(good.conf)
+    assert rc == 0, err
+    assert f"the TLS certificate {soon} expires in 5 day(s)" in err, err
+    month = self_signed(pki, good.root / "month.pem", now - day,
+                        now + 30 * day)
+    rewrite(good.conf, replace={"certificate": f"certificate = {month}"})
+    rc, out, err = check(good.conf)
+    assert rc == 0 and "expires" not in err, err
 
 
 def test_check_plaintext_password_in_users_file(good):

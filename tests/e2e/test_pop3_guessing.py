@@ -1,10 +1,13 @@
 """
 Password guessing against formdrop-pop3d: each failure from an address
-slows the next answer, and after max_login_failures the address is
-refused at connect for a while; another address still logs in at once.
+slows the next answer, and after max_login_failures the session ends and
+the address is refused at connect for a while; another address still
+logs in at once.  A client that does not log in within login_timeout is
+closed however busy it keeps the line.
 """
 
 import poplib
+import ssl
 import time
 
 import pytest
@@ -19,13 +22,18 @@ def test_guessing_is_refused_other_addresses_served(make_pop3d, tmp_root):
     srv = make_pop3d({"shop": box}, extra="max_login_failures = 3")
     # Three wrong passwords from 127.0.0.3, one session each (the count
     # is kept by the server across sessions): 1 s, 2 s, 4 s delays.
-    for _ in range(3):
+    for i in range(3):
         c = srv.ssl(source="127.0.0.3")
         c.user("shop")
         with pytest.raises(poplib.error_proto) as e:
             c.pass_("wrong")
         assert b"[AUTH]" in e.value.args[0]
-        c.quit()
+        if i < 2:
+            c.quit()
+            time.sleep(0.3)     # counted by the server when it ends
+        else:       # the third failure ends the session
+            assert b"Too many failed logins" in e.value.args[0]
+            c.close()
     time.sleep(0.3)        # the parent counts a session when it ends
     # Now refused at connect, on the plain port with a clear -ERR.
     r = srv.raw(tls=False, source="127.0.0.3")
@@ -44,3 +52,49 @@ def test_guessing_is_refused_other_addresses_served(make_pop3d, tmp_root):
     c.quit()
     assert time.monotonic() - start < 1.0
     assert "refused: 3 failed logins" in srv.log_text()
+
+
+def test_one_session_cannot_guess_past_the_limit(make_pop3d, tmp_root):
+    box = h.make_maildir(tmp_root / "box")
+    srv = make_pop3d({"shop": box}, extra="max_login_failures = 2")
+    r = srv.raw(source="127.0.0.5")
+    assert r.resp().startswith(b"+OK")
+    assert r.cmd("USER shop").startswith(b"+OK")
+    assert r.cmd("PASS wrong").startswith(b"-ERR [AUTH] Invalid")
+    assert r.cmd("USER shop").startswith(b"+OK")
+    # The second failure reaches the limit: answered, then closed, so
+    # the right password can no longer be tried in this session.
+    assert r.cmd("PASS wrong").startswith(
+        b"-ERR [AUTH] Too many failed logins")
+    with pytest.raises((EOFError, OSError)):
+        r.cmd("USER shop")
+    time.sleep(0.3)
+    line = srv.raw(tls=False, source="127.0.0.5").readline()
+    assert line.startswith(b"-ERR [AUTH] Too many failed logins"), line
+    assert "client=127.0.0.5 closed: 2 failed logins" in srv.log_text()
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_no_login_within_login_timeout_is_closed(make_pop3d, tmp_root, tls):
+    box = h.make_maildir(tmp_root / "box")
+    srv = make_pop3d({"shop": box}, extra="login_timeout = 2")
+    r = srv.raw(tls=tls, source="127.0.0.6")
+    assert r.resp().startswith(b"+OK")
+    # A byte every 0.3 s keeps the idle timeout from ever firing.
+    start = time.monotonic()
+    with pytest.raises((EOFError, OSError, ssl.SSLError)):
+        while time.monotonic() - start < 10:
+            r.send(b"C")
+            time.sleep(0.3)
+            r.pending(0.01)
+    assert 1.5 < time.monotonic() - start < 6
+    h.wait_until(lambda: "client=127.0.0.6 closed: no login within "
+                 "login_timeout" in srv.log_text(), timeout=5,
+                 what="the login_timeout log line")
+    # A login in time cancels it: the session outlives the deadline.
+    c = srv.login("shop")
+    time.sleep(2.5)
+    assert c.stat() == (0, 0)
+    c.quit()
+    # Not counted as failed logins.
+    assert "failed logins" not in srv.log_text()
