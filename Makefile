@@ -54,7 +54,7 @@ UNIT_BINS	 = $(UNIT_TESTS:%=build/tests/test_%)
 ASAN_UNIT_BINS	 = $(UNIT_TESTS:%=build/asan/tests/test_%)
 REPLAY_BINS	 = $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%)
 
-.PHONY: all run check unit unit-asan replay e2e e2e-asan fuzz install clean lint deps \
+.PHONY: all run run-deps check unit unit-asan replay e2e e2e-asan fuzz install clean lint deps \
 	bench bench-quick FORCE
 
 all: cgi/formdrop.fcgi pop3d/formdrop-pop3d devserver/formdrop-devserver
@@ -146,8 +146,12 @@ e2e: all
 check: deps all lint unit unit-asan replay e2e e2e-asan bench-quick
 	@echo "make check: all tests passed"
 
-run: deps all
+# The demo needs only the build packages, not the test tools.
+run: run-deps all
 	@scripts/run-demo.sh
+
+run-deps:
+	@scripts/deps.sh run
 
 # Benchmarks against peers measured in the same run (bench/README.md).
 # bench-quick is the smoke run make check uses: the scripts still work.

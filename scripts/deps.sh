@@ -1,16 +1,24 @@
 #!/bin/sh
-# Make sure the Debian packages formdrop builds and tests with are here.
-# As root, install what is missing; otherwise print the exact apt-get
-# line and fail.  Used by `make run` and `make check`.
+# Make sure the Debian packages formdrop needs are here: `deps.sh run`
+# those to build and run the demo (make run), `deps.sh` those and the
+# test tools (make check).  As root, install what is missing; otherwise
+# print the exact apt-get line and fail.
 set -eu
 
-# Build: compiler, libfcgi (FastCGI devkit), OpenSSL, inih, libcrypt,
-# libmicrohttpd.  Tests: cmocka, cgi-fcgi, nginx, curl, pytest, real
+# Build and run: compiler, libfcgi (FastCGI devkit), OpenSSL, inih,
+# libcrypt, libmicrohttpd, libseccomp.
+BUILD="gcc make pkg-config libc6-dev libfcgi-dev libssl-dev openssl
+libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev"
+# Tests: cmocka, cgi-fcgi, nginx, curl, pytest and cryptography, real
 # POP3 clients (mpop, fetchmail), Dovecot, gpgsm, sslscan, Chromium.
-PACKAGES="gcc make pkg-config libc6-dev libfcgi-dev libfcgi-bin libssl-dev
-openssl libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev
-libcmocka-dev nginx curl
-python3 python3-pytest mpop fetchmail dovecot-pop3d gpgsm sslscan chromium"
+TEST="libfcgi-bin libcmocka-dev nginx curl python3 python3-pytest
+python3-cryptography mpop fetchmail dovecot-pop3d gpgsm sslscan chromium"
+
+case "${1:-check}" in
+run)	PACKAGES=$BUILD ;;
+check)	PACKAGES="$BUILD $TEST" ;;
+*)	echo "usage: deps.sh [run | check]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do
@@ -21,8 +29,10 @@ for p in $PACKAGES; do
 done
 # Node.js and npm (for the browser test's playwright-core) may come from
 # elsewhere than Debian (NodeSource ships npm inside nodejs).
-command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ "${1:-check}" = check ]; then
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
