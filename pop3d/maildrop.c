@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,9 +322,49 @@ archive_open(struct maildrop *md)
 	    O_CLOEXEC);
 }
 
+/* Delete a message, or move it to the archive. */
+static int
+remove_msg(int curfd, int archfd, const char *name)
+{
+	return archfd != -1 ? renameat(curfd, name, archfd, name) :
+	    unlinkat(curfd, name, 0);
+}
+
+/*
+ * The name in cur/ now of a message another client renamed during the
+ * session (a flag change rewrites what follows the ':' of its name): 0
+ * with it in out, or -1 when no file has that unique part any more.
+ */
+static int
+find_renamed(int curfd, const char *name, char *out, size_t outsz)
+{
+	size_t n = strcspn(name, ":");
+	struct dirent *de;
+	DIR *d;
+	int fd, r = -1;
+
+	if ((fd = openat(curfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (r == -1 && (de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, name, n) == 0 &&
+		    (de->d_name[n] == ':' || de->d_name[n] == '\0') &&
+		    strlen(de->d_name) < outsz) {
+			memcpy(out, de->d_name, strlen(de->d_name) + 1);
+			r = 0;
+		}
+	closedir(d);
+	return r;
+}
+
 int
 maildrop_update(struct maildrop *md)
 {
+	char now[NAME_MAX + 1];
 	int r = 0, archfd = -1;
 	size_t i;
 
@@ -336,11 +377,18 @@ maildrop_update(struct maildrop *md)
 
 		if (!md->v[i].deleted)
 			continue;
-		if (archfd != -1 ? renameat(md->curfd, name, archfd,
-		    name) == -1 : unlinkat(md->curfd, name, 0) == -1) {
-			if (errno != ENOENT)
-				r = -1;
+		if (remove_msg(md->curfd, archfd, name) == 0)
+			continue;
+		if (errno != ENOENT) {
+			r = -1;
+			continue;
 		}
+		/* Renamed meanwhile: the same message under its new name.
+		 * Gone altogether: another client deleted it already. */
+		if (find_renamed(md->curfd, name, now, sizeof(now)) == 0 &&
+		    remove_msg(md->curfd, archfd, now) == -1 &&
+		    errno != ENOENT)
+			r = -1;
 	}
 	if (archfd != -1)
 		close(archfd);

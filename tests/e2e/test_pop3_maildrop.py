@@ -311,6 +311,29 @@ def test_dele_quit_deletes(make_pop3d, tmp_root, delivered):
     assert "2 deleted" in srv.log_text()
 
 
+@pytest.mark.parametrize("archive_days", [None, 7])
+def test_dele_of_a_message_renamed_meanwhile(make_pop3d, tmp_root, delivered,
+                                             archive_days):
+    """Another client on the same Maildir (Dovecot over IMAP, a MUA)
+    marks a message seen during the session: only the flags after ':'
+    change.  DELE then QUIT still removes that message, and only it."""
+    md = _box(tmp_root, delivered)
+    srv = make_pop3d({"shop": md}, archive_days=archive_days)
+    p = srv.login("shop")
+    uidls = [l.split()[1].decode() for l in p.uidl()[1]]
+    p.dele(1)
+    gone = next(d for d in delivered if ph.uidl_of(d.name) == uidls[0])
+    os.rename(md / "cur" / (gone.name + ":2,"),
+              md / "cur" / (gone.name + ":2,S"))
+    assert p.quit() == b"+OK Bye"
+    p.close()
+    assert gone.name not in cur_bases(md)
+    assert len(cur_bases(md)) == len(delivered) - 1
+    if archive_days:
+        assert os.listdir(md / ".Archive" / "cur") == [gone.name + ":2,S"]
+    assert "1 deleted" in srv.log_text()
+
+
 # ---------------------------------------------------------------- IN-USE
 
 def test_second_session_gets_in_use(make_pop3d, tmp_root, delivered):
