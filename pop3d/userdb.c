@@ -76,10 +76,42 @@ parse_line(const char *path, int lineno, char *line, const char *dir,
 	return 0;
 }
 
+/*
+ * The hash of a random password nobody knows, checked for unknown names.
+ * It is made like the first user's (scheme, cost and salt), so that the
+ * check takes as long as a real one and the time does not tell which
+ * names exist; with no users, yescrypt.  0, or -1.
+ */
+static int
+make_dummy(struct userdb *db)
+{
+	char password[33], hash[256];
+	struct crypt_data cd;
+	const char *h;
+	int r = -1;
+
+	if (random_hex(password, 16) == -1)
+		return -1;
+	memset(&cd, 0, sizeof(cd));
+	if (db->n == 0) {
+		if (userdb_hash(password, hash, sizeof(hash)) == 0) {
+			db->dummy = xstrdup(hash);
+			r = 0;
+		}
+	} else if ((h = crypt_r(password, strip_scheme(db->v[0].hash),
+	    &cd)) != NULL && h[0] != '*') {
+		db->dummy = xstrdup(h);
+		r = 0;
+	}
+	explicit_bzero(&cd, sizeof(cd));
+	explicit_bzero(password, sizeof(password));
+	return r;
+}
+
 int
 userdb_load(const char *path, struct userdb *db, struct diag *d)
 {
-	char line[USERDB_LINE_MAX], dir[4096], dummy[33], hash[256];
+	char line[USERDB_LINE_MAX], dir[4096];
 	const char *slash = strrchr(path, '/');
 	size_t before = d->errors, len;
 	int lineno = 0;
@@ -109,12 +141,8 @@ userdb_load(const char *path, struct userdb *db, struct diag *d)
 	}
 	fclose(fp);
 	explicit_bzero(line, sizeof(line));
-	/* A hash of a random password nobody knows, for unknown users. */
-	if (random_hex(dummy, 16) == -1 ||
-	    userdb_hash(dummy, hash, sizeof(hash)) == -1)
+	if (d->errors == before && make_dummy(db) == -1)
 		diag_error(d, path, 0, "cannot make a hash with libcrypt");
-	else
-		db->dummy = xstrdup(hash);
 	if (d->errors > before) {
 		userdb_free(db);
 		return -1;
