@@ -80,6 +80,8 @@ struct request {
 	size_t			bytes;
 	int			relay;		/* a /submit/ request */
 	int			relay_ok;	/* connected, params sent */
+	const char		*failed;	/* the 502 page's text, sent
+						 * once the body is read */
 	struct fcgi_conn	fc;
 };
 
@@ -109,7 +111,8 @@ queue(struct MHD_Connection *conn, struct request *rq, int status,
 		    "nosniff");
 	r = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
-	rq->status = status;
+	if (r == MHD_YES)	/* else the connection is closed unanswered */
+		rq->status = status;
 	return r;
 }
 
@@ -230,6 +233,32 @@ render_token_page(struct MHD_Connection *conn, struct request *rq,
 	return 1;
 }
 
+/*
+ * Location of folder url (decoded) with its slash: percent-encoded again,
+ * and one leading slash, so "//host" is a path here and not another site
+ * (a protocol-relative URL), and "/a%3fb" does not become a query.
+ */
+static void
+folder_location(const char *url, char *out, size_t outsz)
+{
+	static const char safe[] = "-._~!$&'()*+,;=:@/";
+	size_t o = 0;
+
+	url += strspn(url, "/");
+	out[o++] = '/';
+	for (; *url != '\0' && o + 4 < outsz; url++) {
+		unsigned char c = (unsigned char)*url;
+
+		if (isalnum(c) || (c != '\0' && strchr(safe, c) != NULL))
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, outsz - o, "%%%02X", c);
+	}
+	if (o > 1)
+		out[o++] = '/';
+	out[o] = '\0';
+}
+
 static enum MHD_Result
 serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
 {
@@ -249,7 +278,7 @@ serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
 		return page(conn, rq, 403, "Forbidden",
 		    "That path is outside the site.");
 	case STATIC_REDIRECT:
-		snprintf(loc, sizeof(loc), "%s/", url);
+		folder_location(url, loc, sizeof(loc));
 		resp = MHD_create_response_from_buffer(0, NULL,
 		    MHD_RESPMEM_PERSISTENT);
 		MHD_add_response_header(resp, "Location", loc);
@@ -403,13 +432,19 @@ relay_finish(struct MHD_Connection *conn, struct request *rq)
 	    fcgi_read_response(&rq->fc, &out, &err) == 0;
 	if (err.len > 0)
 		log_warnx("handler stderr: %.*s", (int)err.len, err.data);
+	if (!ok)
+		log_warnx("form handler at %s: no complete answer: %s",
+		    opt.handler, out.len >= RESPONSE_MAX ? "longer than the "
+		    "limit" : strerror(errno));
 	if (!ok || cgi_response_parse(out.data != NULL ? out.data : "",
 	    out.len, &status, keep_header, h, &off) == -1) {
+		if (ok)
+			log_warnx("form handler at %s: malformed answer",
+			    opt.handler);
 		relay_put(&rq->fc, 0);
 		r = page(conn, rq, 502, "Bad gateway", !ok ? "The form "
-		    "handler did not answer. It may have stopped; the "
-		    "development server restarts it, so try again in a "
-		    "moment." : "The form handler sent a malformed answer.");
+		    "handler did not answer; the development server's log "
+		    "says why." : "The form handler sent a malformed answer.");
 		goto out;
 	}
 	/* Error answers may leave body bytes unread: never reuse those. */
@@ -493,8 +528,9 @@ watch_sweep(void)
 	for (w = watches; w != NULL; w = w->next)
 		if ((!w->headers_done && now - w->since > HEADER_TIMEOUT) ||
 		    now - w->since > REQUEST_TIMEOUT) {
-			log_info("closing a connection that is too slow "
-			    "(fd %d, %lds)", w->fd, (long)(now - w->since));
+			log_info("closing connection fd %d: no complete "
+			    "request in %lds (idle, or too slow)", w->fd,
+			    (long)(now - w->since));
 			shutdown(w->fd, SHUT_RDWR);
 			w->since = now;	/* once is enough */
 			w->headers_done = 1;
@@ -548,10 +584,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    strncmp(url, "/token/", 7) == 0;
 		if (!rq->relay)
 			return MHD_YES;
-		if (relay_start(conn, rq, url) == -1)
-			return page(conn, rq, 502, "Bad gateway", "The form "
-			    "handler is not running. The development server "
-			    "restarts it; try again in a moment.");
+		if (relay_start(conn, rq, url) == -1) {
+			log_warnx("form handler at %s: %s", opt.handler,
+			    errno == ETIMEDOUT ? "every connection busy for "
+			    "a minute" : strerror(errno));
+			rq->failed = "The form handler could not be reached; "
+			    "the development server's log says why. Try "
+			    "again in a moment.";
+			return MHD_YES;
+		}
 		rq->relay_ok = 1;
 		return MHD_YES;
 	}
@@ -564,18 +605,25 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		return serve_file(conn, rq, url);
 	}
-	if (!rq->relay_ok) {
-		*upload_data_size = 0;	/* a 502 is already queued */
-		return MHD_YES;
+	if (rq->failed != NULL) {
+		/* Read (and drop) the rest of the body, then answer: an
+		 * answer queued mid-upload is refused, and the browser
+		 * would be cut off without a word. */
+		if (*upload_data_size > 0) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return page(conn, rq, 502, "Bad gateway", rq->failed);
 	}
 	if (*upload_data_size > 0) {
 		/* Stream the body: nothing is kept here. */
 		if (fcgi_stdin(&rq->fc, upload_data, *upload_data_size) == -1) {
+			log_warnx("form handler at %s stopped reading the "
+			    "form: %s", opt.handler, strerror(errno));
 			relay_put(&rq->fc, 0);
 			rq->relay_ok = 0;
-			*upload_data_size = 0;
-			return page(conn, rq, 502, "Bad gateway", "The form "
-			    "handler stopped reading the form.");
+			rq->failed = "The form handler stopped reading the "
+			    "form; the development server's log says why.";
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -617,7 +665,8 @@ handler_start(void)
 		char sockarg[PATH_MAX + 8];
 
 		snprintf(sockarg, sizeof(sockarg), "unix:%s", handler_sock);
-		execl(opt.handler_bin, opt.handler_bin, "-f", "-c", opt.conf,
+		/* A bare name is looked up on the PATH. */
+		execlp(opt.handler_bin, opt.handler_bin, "-f", "-c", opt.conf,
 		    "-s", sockarg, "-w", workers, (char *)NULL);
 		fprintf(stderr, "formdrop-devserver: cannot run %s: %s\n",
 		    opt.handler_bin, strerror(errno));
@@ -625,21 +674,60 @@ handler_start(void)
 	}
 }
 
-/* Wait until the handler's socket accepts, so the first request works. */
-static void
+/*
+ * Wait until the handler's socket accepts, so the first request works:
+ * 0, or -1 when it does not within 5 s or the handler we started has
+ * exited (left unreaped: the main loop says how it ended).
+ */
+static int
 handler_wait_ready(void)
 {
 	struct fcgi_conn c;
+	siginfo_t si;
 	int i;
 
 	for (i = 0; i < 100; i++) {
 		if (fcgi_connect(&c, opt.handler, 2) == 0) {
 			fcgi_close(&c);
-			return;
+			return 0;
 		}
+		memset(&si, 0, sizeof(si));
+		if (handler_pid > 0 && waitid(P_PID, (id_t)handler_pid, &si,
+		    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0)
+			return -1;
 		usleep(50000);
 	}
 	log_warnx("the handler does not answer on %s yet", opt.handler);
+	return -1;
+}
+
+/* How the handler ended, for the log. */
+static void
+log_exit(int status)
+{
+	if (WIFEXITED(status))
+		log_warnx("the form handler exited with status %d%s",
+		    WEXITSTATUS(status), WEXITSTATUS(status) == 78 ?
+		    " (its configuration is wrong: formdrop.fcgi -c CONF "
+		    "--check says how)" : WEXITSTATUS(status) == 127 ?
+		    " (it could not be run: see -x)" : "");
+	else if (WIFSIGNALED(status))
+		log_warnx("the form handler was killed by signal %d",
+		    WTERMSIG(status));
+}
+
+/* Stop the handler this program started, and remove its folder. */
+static void
+handler_stop(const char *tmpdir)
+{
+	int status;
+
+	if (handler_pid <= 0)
+		return;
+	kill(handler_pid, SIGTERM);
+	waitpid(handler_pid, &status, 0);
+	handler_pid = -1;
+	rmdir(tmpdir);
 }
 
 static void
@@ -702,6 +790,27 @@ parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
+/* A listening socket on ss, or -1 with errno (EADDRINUSE, ...). */
+static int
+listen_on(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd, one = 1, saved;
+
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, (const struct sockaddr *)ss, len) == -1 ||
+	    listen(fd, 64) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 static int
 is_loopback(const struct sockaddr_storage *ss)
 {
@@ -728,7 +837,8 @@ main(int argc, char *argv[])
 	char tmpdir[] = "/tmp/formdrop-devserver.XXXXXX";
 	static char handler_addr[PATH_MAX + 8];
 	socklen_t sslen;
-	int ch, status;
+	int ch, status, listen_fd, ready;
+	unsigned delay = 1;
 
 	opt.listen = "127.0.0.1:8080";
 	opt.workers = 4;
@@ -762,6 +872,10 @@ main(int argc, char *argv[])
 		    "a development server; add --public if you really mean "
 		    "it", opt.listen);
 
+	/* The port first: if it is taken, say so before anything starts. */
+	if ((listen_fd = listen_on(&ss, sslen)) == -1)
+		fatal("cannot listen on %s", opt.listen);
+
 	if (opt.handler == NULL) {
 		if (opt.handler_bin == NULL)
 			opt.handler_bin = default_handler_bin(argv[0]);
@@ -775,7 +889,7 @@ main(int argc, char *argv[])
 		handler_start();
 	}
 	relay_init(opt.handler, opt.workers);
-	handler_wait_ready();
+	ready = handler_wait_ready() == 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -786,7 +900,7 @@ main(int argc, char *argv[])
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 	    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
 	    on_request, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
@@ -794,8 +908,10 @@ main(int argc, char *argv[])
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
 	    MHD_OPTION_END);
-	if (d == NULL)
-		fatalx("cannot listen on %s", opt.listen);
+	if (d == NULL) {
+		handler_stop(tmpdir);
+		fatalx("cannot start the HTTP server on %s", opt.listen);
+	}
 	log_info("development server, not for production: serving %s on "
 	    "http://%s/ with the form handler at %s", opt.root, opt.listen,
 	    opt.handler);
@@ -806,17 +922,20 @@ main(int argc, char *argv[])
 		watch_sweep();
 		if (handler_pid > 0 &&
 		    waitpid(handler_pid, &status, WNOHANG) == handler_pid) {
-			log_warnx("the form handler stopped; restarting it");
+			log_exit(status);
+			/* One that never got ready (a bad configuration) is
+			 * restarted ever more slowly, up to every 30 s. */
+			delay = ready ? 1 : delay * 2 > 30 ? 30 : delay * 2;
+			log_warnx("restarting it in %u s", delay);
+			sleep(delay);
+			if (stopping)
+				break;
 			handler_start();
-			handler_wait_ready();
+			ready = handler_wait_ready() == 0;
 		}
 	}
 	log_info("stopping");
 	MHD_stop_daemon(d);
-	if (handler_pid > 0) {
-		kill(handler_pid, SIGTERM);
-		waitpid(handler_pid, &status, 0);
-		rmdir(tmpdir);
-	}
+	handler_stop(tmpdir);
 	return 0;
 }

@@ -2,6 +2,7 @@
  * The handler connection pool and the CGI response parser of
  * formdrop-devserver.  The pool is shared by the connection threads.
  */
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,8 +85,10 @@ relay_get(struct fcgi_conn *c)
 {
 	int fd = -1;
 
-	if (slot_take() == -1)
+	if (slot_take() == -1) {
+		errno = ETIMEDOUT;	/* every connection busy */
 		return -1;
+	}
 	pthread_mutex_lock(&pool_lock);
 	while (pool_n > 0 && fd == -1) {
 		fd = pool[--pool_n];

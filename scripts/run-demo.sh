@@ -75,13 +75,29 @@ stop() {
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	echo "formdrop demo stopped."
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 pop3d/formdrop-pop3d -f -c "$demo/formdrop.conf" &
-pids="$pids $!"
+pop3d=$!
+pids="$pids $pop3d"
 devserver/formdrop-devserver -l "$HTTP" -r www -c "$demo/formdrop.conf" &
-pids="$pids $!"
+devserver=$!
+pids="$pids $devserver"
+
+# Both bind their ports before anything else and exit at once when one
+# is taken: still running after a moment means serving.
+failed() {
+	echo "" >&2
+	echo "formdrop demo: $1 stopped (see its message above)." >&2
+	echo "If a port is taken, choose others, e.g.:" >&2
+	echo "  FORMDROP_DEMO_HTTP=127.0.0.1:8081 FORMDROP_DEMO_POP3S=127.0.0.1:9951 \\" >&2
+	echo "  FORMDROP_DEMO_POP3=127.0.0.1:1101 make run" >&2
+	exit 1
+}
 sleep 1
+kill -0 "$pop3d" 2>/dev/null || failed "formdrop-pop3d ($POP3S, $POP3)"
+kill -0 "$devserver" 2>/dev/null || failed "formdrop-devserver ($HTTP)"
 
 cat <<MSG
 
@@ -103,4 +119,9 @@ Fetch and decrypt the newest order from a shell:
 Ctrl-C stops everything; the mail stays in spool/demo/mail/.
 ================================================================
 MSG
-wait
+# Until Ctrl-C, or until one of them stops: then the demo stops too.
+while kill -0 "$pop3d" 2>/dev/null && kill -0 "$devserver" 2>/dev/null; do
+	sleep 1
+done
+kill -0 "$pop3d" 2>/dev/null || failed "formdrop-pop3d"
+failed "formdrop-devserver"

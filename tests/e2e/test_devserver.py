@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -152,6 +153,14 @@ def test_folder_without_slash_redirects(tmp_root, make_ds, stack):
     assert r.header("Location") == "/sub/", r
     r = d.get("/sub/deeper")
     assert r.status == 301 and r.header("Location") == "/sub/deeper/", r
+    # The Location is %-encoded again: a "?" stays part of the path, a
+    # space is no raw space, and "//sub" is a path here, not a host.
+    (www / "q?x").mkdir()
+    (www / "a b").mkdir()
+    for path, loc in (("/q%3fx", "/q%3Fx/"), ("/a%20b", "/a%20b/"),
+                      ("//sub", "/sub/")):
+        r = d.get(path)
+        assert r.status == 301 and r.header("Location") == loc, (path, r)
     r = d.get("/sub/")
     assert r.status == 200 and r.body == b"<p>sub</p>\n", r
     assert r.content_type == "text/html"
@@ -497,13 +506,28 @@ def test_killed_handler_is_restarted(tmp_root, make_ds, sig):
     assert new != old
     secs, statuses = _submit_until_ok(d, maildirs, "After")
     assert secs < 5, statuses
-    assert "the form handler stopped; restarting it" in d.log_text()
+    assert ("the form handler was killed by signal 9" if sig == signal.SIGKILL
+            else "the form handler exited with status 0") in d.log_text()
+    assert "restarting it in " in d.log_text()
     # Once restarted, every submission is accepted.
     for i in range(5):
         snap = h.snapshot(maildirs)
         r = d.post("contact", list(contact(name=f"Steady {i}").items()))
         h.check_success(r, "contact")
         h.single_delivery(maildirs, snap, "contact")
+    assert d.alive()
+
+
+def test_handler_with_a_bad_config_is_reported(tmp_root, make_ds):
+    conf, _ = h.write_config(tmp_root, extra_formdrop="colour = blue")
+    d = make_ds(tmp_root, conf=conf)
+    h.wait_until(lambda: "the form handler exited with status 78 (its "
+                 "configuration is wrong" in d.log_text(), timeout=15,
+                 what="how the handler ended", log=d.log)
+    # Restarted ever more slowly, not every second for ever.
+    h.wait_until(lambda: "restarting it in 4 s" in d.log_text(),
+                 timeout=30, what="the third restart", log=d.log)
+    assert "restarting it in 2 s" in d.log_text()
     assert d.alive()
 
 
@@ -555,6 +579,75 @@ def test_502_when_handler_not_running(tmp_root, make_ds):
         assert r.content_type == "text/html" and b"Bad gateway" in r.body
     r = d.get("/index.html")           # the site itself still works
     assert r.status == 200
+    # The log says which handler, and why.
+    assert (f"form handler at unix:{tmp_root}/nothing.sock: No such file "
+            "or directory") in d.log_text()
+
+
+def _fcgi_quitter(path, stop):
+    """A FastCGI "handler" that reads a little of each request and then
+    closes the connection, as a crashing one would."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(8)
+    srv.settimeout(0.2)
+
+    def run():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            c.settimeout(2)
+            try:
+                c.recv(4096)
+            except OSError:
+                pass
+            c.close()
+        srv.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_502_after_the_body_when_handler_stops_reading(tmp_root, make_ds):
+    stop = threading.Event()
+    t = _fcgi_quitter(tmp_root / "quit.sock", stop)
+    try:
+        d = make_ds(tmp_root, handler=f"unix:{tmp_root}/quit.sock")
+        blob = tmp_root / "big.bin"
+        blob.write_bytes(os.urandom(3 * 1024 * 1024))
+        r = h.curl(d.base + "/submit/order", form=[("-F", f"file=@{blob}")],
+                   workdir=tmp_root)
+        # An answer, not a cut connection: the browser shows the page.
+        assert r.status == 502, r
+        assert b"stopped reading the form" in r.body, (r, d.log_text())
+        h.wait_until(lambda: "stopped reading the form" in d.log_text(),
+                     timeout=5, what="the log line")
+        assert " 502 " in d.log_text()
+    finally:
+        stop.set()
+        t.join(5)
+
+
+def test_port_in_use_starts_nothing(tmp_root):
+    _need_devserver()
+    conf, _ = h.write_config(tmp_root)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        p = subprocess.run([str(dh.DEVSERVER), "-l", f"127.0.0.1:{port}",
+                            "-r", str(dh.WWW), "-c", str(conf)],
+                           capture_output=True, timeout=15,
+                           env=h.clean_env(), cwd=tmp_root,
+                           start_new_session=True)
+    err = p.stderr.decode()
+    assert p.returncode != 0, err
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" \
+        in err, err
+    # Nothing was started: no handler left behind with that config.
+    assert not dh.pids_matching(str(conf))
 
 
 # ------------------------------------------------------------ concurrency

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -63,7 +64,8 @@ class Demo:
         self.out = copy.parent / f"{name}.out"
         self.proc = None
 
-    def start(self, timeout=60, wait_ports=True):
+    def launch(self):
+        """run-demo.sh started, not waited for."""
         env = h.clean_env(FORMDROP_DEMO_HTTP=f"127.0.0.1:{self.http}",
                           FORMDROP_DEMO_POP3S=f"127.0.0.1:{self.pop3s}",
                           FORMDROP_DEMO_POP3=f"127.0.0.1:{self.pop3}")
@@ -72,6 +74,10 @@ class Demo:
                 ["sh", "scripts/run-demo.sh"], cwd=self.copy, env=env,
                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                 start_new_session=True)
+        return self
+
+    def start(self, timeout=60, wait_ports=True):
+        self.launch()
         h.wait_until(lambda: READY in self.text(), timeout=timeout,
                      proc=self.proc, what="the ready message", log=self.out)
         if not wait_ports:
@@ -274,3 +280,25 @@ def test_demo_ports_follow_the_environment(copy, demo):
             f"POP3 not on {d.pop3}")
     finally:
         stop_and_check(d, "SIGTERM")
+
+
+def test_taken_port_is_reported_not_ready(copy, request):
+    """A port already in use: no "ready" banner, but which server
+    stopped and how to choose other ports; make run fails and leaves
+    nothing running."""
+    ports = dh.free_ports(3)
+    d = Demo(copy, "run4-taken", ports)
+    request.addfinalizer(d.cleanup)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[0]))
+        taken.listen(1)
+        d.launch()
+        rc = d.proc.wait(timeout=60)
+    text = d.text()
+    assert rc != 0, text[-2000:]
+    assert "formdrop demo is ready" not in text, text[-2000:]
+    assert f"formdrop-devserver (127.0.0.1:{ports[0]}) stopped" in text, \
+        text[-2000:]
+    assert "FORMDROP_DEMO_HTTP=" in text, text[-2000:]
+    dh.wait_for(lambda: not d.ours(), timeout=10,
+                what="every process of the demo to exit")
