@@ -733,6 +733,14 @@ handler_serve(const struct conf *conf, const struct request *req,
 		    "method not allowed");
 		goto out;
 	}
+	/* Ignoring a key the client relies on could deliver twice. */
+	if (req->idempotency_key != NULL &&
+	    !is_idempotency_key(req->idempotency_key)) {
+		respond_error(&j, 400, "The Idempotency-Key header must be 1 "
+		    "to 255 printable ASCII characters.",
+		    "invalid Idempotency-Key");
+		goto out;
+	}
 
 	p = req->content_type != NULL ? req->content_type : "";
 	tok = p;

@@ -33,15 +33,15 @@ take_field(struct form_data *data, const char *name, char *out, size_t outsz,
 	return found;
 }
 
-static int
+int
 is_idempotency_key(const char *s)
 {
 	size_t n = strlen(s), i;
 
-	if (n == 0 || n > 255)
+	if (n == 0 || n > 255 || s[0] == ' ' || s[n - 1] == ' ')
 		return 0;
 	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
 			return 0;
 	return 1;
 }

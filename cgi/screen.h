@@ -22,6 +22,9 @@ struct screen {
 	char			 key[ONCE_KEY_HEX + 1];
 };
 
+/* 1 to 255 printable ASCII characters, spaces only inside: 1, else 0. */
+int	is_idempotency_key(const char *);
+
 /*
  * Judge data for def, removing the token and honeypot fields from it.
  * idem_header is the request's Idempotency-Key (or NULL).

@@ -472,6 +472,25 @@ def test_idempotency_key(idem):
         expect_inbox(idem, r5, "contact", "url", boxes, mark, CONTACT)
 
 
+def test_idempotency_key_with_spaces_and_invalid_keys(idem):
+    # Spaces inside a key are part of it: twice, one delivery.
+    key = "order 7f3a " + os.urandom(4).hex()
+    r1, boxes, mark = send(idem, "contact", "json", None,
+                           idempotency_key=key)
+    expect_inbox(idem, r1, "contact", "json", boxes, mark, CONTACT)
+    r2, boxes, mark = send(idem, "contact", "json", None,
+                           idempotency_key=key)
+    assert s.same_answer(r1, r2), (r1, r2)
+    boxes.nothing()
+    # A key that cannot be one is refused, not ignored (ignored, the
+    # client's retry would deliver twice).
+    for bad in ("x" * 256, "caf\u00e9".encode().decode("latin-1")):
+        r, boxes, mark = send(idem, "contact", "json", None,
+                              idempotency_key=bad)
+        assert r.status == 400, r
+        boxes.nothing()
+
+
 def test_idempotency_key_cannot_take_a_token_nonce(st, pool):
     """Idempotency-Key values and token nonces are different namespaces:
     a post with a forged token and Idempotency-Key = the nonce of someone
