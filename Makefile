@@ -38,7 +38,8 @@ LIB_SRCS	 = lib/log.c lib/buf.c lib/util.c lib/form.c \
 		   lib/diag.c lib/inifile.c lib/template.c lib/formdef.c \
 		   lib/validate.c lib/encode.c lib/json.c lib/mime.c \
 		   lib/maildir.c lib/smime.c lib/token.c lib/once.c \
-		   lib/ratelimit.c lib/sandbox.c lib/conf.c lib/spool.c lib/bio_filters.c
+		   lib/ratelimit.c lib/sandbox.c lib/conf.c lib/spool.c lib/bio_filters.c \
+		   lib/pattern.c
 CGI_SRCS	 = cgi/handler.c cgi/screen.c
 POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c

@@ -12,6 +12,7 @@
 
 #include "formdef.h"
 #include "inifile.h"
+#include "pattern.h"
 #include "template.h"
 #include "util.h"
 
@@ -358,18 +359,14 @@ field_key(struct loader *l, struct fielddef *f, const char *name,
 		return parse_number(l, line, name, value, &f->max);
 	}
 	if (strcmp(name, "pattern") == 0) {
-		char anchored[512], err[128];
-		int r;
+		char err[128];
 
 		if (f->has_pattern) {
 			diag_error(l->diag, l->path, line, "pattern set twice");
 			return -1;
 		}
-		/* Like HTML's pattern attribute: the whole value must match. */
-		snprintf(anchored, sizeof(anchored), "^(%s)$", value);
-		if ((r = regcomp(&f->pattern, anchored,
-		    REG_EXTENDED | REG_NOSUB)) != 0) {
-			regerror(r, &f->pattern, err, sizeof(err));
+		if (pattern_compile(&f->pattern, value, err,
+		    sizeof(err)) == -1) {
 			diag_error(l->diag, l->path, line,
 			    "pattern: %s", err);
 			return -1;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pattern.h"
 #include "util.h"
 #include "validate.h"
 
@@ -304,7 +305,7 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
 			return why;
 		}
 	}
-	if (f->has_pattern && regexec(&f->pattern, fv->value, 0, NULL, 0) != 0)
+	if (f->has_pattern && !pattern_match(&f->pattern, fv->value))
 		return "is not in the expected format";
 	return NULL;
 }

@@ -396,3 +396,24 @@ def test_chunked_request_body(stack):
     r = stack.post("contact", list(f.items()),
                    headers=["Transfer-Encoding: chunked"])
     expect_contact(stack, snap, r, f)
+
+
+def test_pattern_counts_characters_in_the_sandboxed_worker(make_stack, tmp_root):
+    """A field's pattern runs on characters (C.UTF-8) in the real,
+    confined worker too: the locale is loaded before confinement."""
+    forms = h.intake_forms(tmp_root)
+    path = forms / "contact.form"
+    path.write_text(path.read_text().replace(
+        "[field name]\n", "[field name]\npattern = .{1,4}\n", 1))
+    s = make_stack(forms=forms)
+    snap = s.snap()
+    r = s.post("contact", [("name", "\u00e9\u00e9\u00e9\u00e9"),
+                           ("email", "a@example.org"), ("message", "hi")],
+               accept="application/json")
+    assert r.status == 200, r
+    s.delivered(snap, "contact")
+    r = s.post("contact", [("name", "\u00e9" * 5),
+                           ("email", "a@example.org"), ("message", "hi")],
+               accept="application/json")
+    assert r.status == 422 and r.json()["fields"]["name"] == \
+        "is not in the expected format", r

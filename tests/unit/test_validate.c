@@ -61,6 +61,10 @@ static const char test_form[] =
     "[field photo]\n"
     "type = file\n"
     "min = 3\n"
+    "[field initials]\n"
+    "pattern = .{1,3}\n"
+    "[field noumlaut]\n"
+    "pattern = [^\xc3\xa4]+\n"
     "[field short]\n"
     "min = 2\n"
     "[field low]\n"
@@ -632,6 +636,19 @@ test_blank_is_missing(void **state)
 	ok_def(&rdef, "who=W&item=A&qty=1&item=+&qty=+");
 }
 
+/* A pattern works on characters, as in a browser, not on bytes. */
+static void
+test_pattern_characters(void **state)
+{
+	ok("name=A&initials=%C3%A9%C3%A9%C3%A9");
+	ok("name=A&initials=%E2%82%AC");
+	bad("name=A&initials=%C3%A9%C3%A9%C3%A9%C3%A9", "initials",
+	    "is not in the expected format");
+	ok("name=A&noumlaut=%C3%B6");
+	bad("name=A&noumlaut=%C3%A4", "noumlaut",
+	    "is not in the expected format");
+}
+
 static void
 test_file_min(void **state)
 {
@@ -680,6 +697,7 @@ main(void)
 		cmocka_unit_test(test_blank_is_missing),
 		cmocka_unit_test(test_long_label_cut_whole),
 		cmocka_unit_test(test_file_min),
+		cmocka_unit_test(test_pattern_characters),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
