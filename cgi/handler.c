@@ -335,7 +335,7 @@ read_body(struct job *j, const char *boundary, struct form_data *data,
 	struct buf body;
 	char chunk[READ_CHUNK];
 	size_t total = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int status = 0, has_length;
 
 	*st = PARSE_OK;
@@ -358,7 +358,15 @@ read_body(struct job *j, const char *boundary, struct form_data *data,
 		*why = "no memory for the parser";
 		return 503;
 	}
-	while ((n = req->read(req->arg, chunk, sizeof(chunk))) > 0) {
+	/*
+	 * No further than Content-Length: a CGI server need not close the
+	 * input after the body (RFC 3875 4.2), and what follows is not the
+	 * form's.
+	 */
+	while ((!has_length || total < declared) &&
+	    (n = req->read(req->arg, chunk, has_length &&
+	    declared - total < sizeof(chunk) ? (size_t)(declared - total) :
+	    sizeof(chunk))) > 0) {
 		total += (size_t)n;
 		j->body_len = total;
 		if (total > lim->body_max) {

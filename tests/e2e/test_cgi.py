@@ -7,6 +7,7 @@ contact submission gives the same kind of message on every path.
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -126,6 +127,35 @@ def test_plain_cgi_contact_env_conf(stack):
     r = plain(stack.conf)
     check_contact(stack, snap, r)
     assert r.returncode == 0, r.stderr
+
+
+def test_plain_cgi_reads_no_further_than_content_length(stack):
+    """RFC 3875 4.2: the server need not close stdin after the body, and
+    bytes after CONTENT_LENGTH are not the form's."""
+    snap = stack.snap()
+    env = h.cgi_env(remote_addr=CLIENT, body=BODY, content_type=URLENC)
+    env["FORMDROP_CONF"] = str(stack.conf)
+    # More bytes than declared: the rest is not read.
+    r = h.run_plain_cgi(env, BODY + b"&name=Mallory&x=", ())
+    check_contact(stack, snap, r)
+    # stdin left open after the body: the answer comes all the same.
+    snap = stack.snap()
+    p = subprocess.Popen([str(h.HANDLER)], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(BODY)
+        p.stdin.flush()
+        deadline = time.monotonic() + 10
+        while p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert p.poll() is not None, "handler waits for EOF after the body"
+        out = p.stdout.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdin.close()
+        p.wait(timeout=10)
+    check_contact(stack, snap, h.parse_cgi_output(out))
 
 
 def test_plain_cgi_contact_dash_c(stack):
