@@ -336,7 +336,7 @@ read_body(struct job *j, const char *boundary, struct form_data *data,
 	char chunk[READ_CHUNK];
 	size_t total = 0;
 	ssize_t n = 0;
-	int status = 0, has_length;
+	int status = 0, has_length, bounded;
 
 	*st = PARSE_OK;
 	has_length = req->content_length != NULL &&
@@ -358,13 +358,10 @@ read_body(struct job *j, const char *boundary, struct form_data *data,
 		*why = "no memory for the parser";
 		return 503;
 	}
-	/*
-	 * No further than Content-Length: a CGI server need not close the
-	 * input after the body (RFC 3875 4.2), and what follows is not the
-	 * form's.
-	 */
-	while ((!has_length || total < declared) &&
-	    (n = req->read(req->arg, chunk, has_length &&
+	/* Input that may go on after the body: Content-Length, no more. */
+	bounded = has_length && req->open_ended;
+	while ((!bounded || total < declared) &&
+	    (n = req->read(req->arg, chunk, bounded &&
 	    declared - total < sizeof(chunk) ? (size_t)(declared - total) :
 	    sizeof(chunk))) > 0) {
 		total += (size_t)n;

@@ -27,6 +27,13 @@ struct request {
 	/* Read up to len body bytes: count, 0 at the end, -1 on error. */
 	ssize_t		(*read)(void *arg, void *buf, size_t len);
 	void		*arg;
+	/*
+	 * The input may go on after the body (CGI: the server need not
+	 * close it, RFC 3875 4.2): read Content-Length bytes, no more.
+	 * Else (FastCGI) it ends with the body, and a body longer than
+	 * Content-Length is an error.
+	 */
+	int		 open_ended;
 };
 
 struct response {

@@ -259,6 +259,7 @@ serve_cgi(const struct conf *conf)
 
 	request_from_env(&req, proc_getenv, NULL);
 	req.read = cgi_read;
+	req.open_ended = 1;
 	response_init(&resp);
 	handler_serve(conf, &req, &resp);
 	buf_init(&out, resp.body.max + resp.head.max + 1024);

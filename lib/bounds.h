@@ -35,7 +35,8 @@
 #define FIELD_REPEAT_MAX	100	/* "multiple =" in a field definition */
 #define TEMPLATE_FILE_MAX	(256 * 1024)
 #define TEMPLATE_DEPTH_MAX	1	/* {{#rows}} sections do not nest */
-#define RENDER_MAX		(1024 * 1024) /* any rendered template */
+#define RENDER_MAX		(1024 * 1024) /* a rendered template, besides
+						 * the values it holds */
 #define JSON_MAX		(1024 * 1024 * 1024) /* a JSON copy (bounded by the limits) */
 #define SUBJECT_MAX		998	/* characters of a rendered subject */
 

@@ -166,6 +166,21 @@ submission_json(const struct submission *s, struct buf *b)
 }
 
 /* The validated address of the form's reply_to field, or NULL. */
+/*
+ * The bound of a rendered template: room for the template's own text and
+ * for every value once more, however large the limits let values be
+ * (a fixed bound refused large values for good, answered as "busy").
+ */
+static size_t
+render_max(const struct submission *s)
+{
+	size_t i, n = RENDER_MAX;
+
+	for (i = 0; i < s->data->n; i++)
+		n += s->data->v[i].len;
+	return n;
+}
+
 static const char *
 reply_to(const struct submission *s)
 {
@@ -194,7 +209,7 @@ protected_headers(const struct submission *s, const char *subject,
 	int r = -1;
 
 	submission_vars(s, &vars);
-	buf_init(&rendered, RENDER_MAX);
+	buf_init(&rendered, render_max(s));
 	if (subject == NULL) {
 		if (template_render(s->def->subject, strlen(s->def->subject),
 		    &vars, TPL_TEXT, &rendered) == -1)
@@ -258,7 +273,7 @@ compose_text(const struct submission *s, const char *boundary,
 	int r = -1;
 
 	submission_vars(s, &vars);
-	buf_init(&text, RENDER_MAX);
+	buf_init(&text, render_max(s));
 	if (template_render(s->def->body, s->def->body_len, &vars, TPL_TEXT,
 	    &text) == -1)
 		goto out;

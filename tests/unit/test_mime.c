@@ -694,6 +694,48 @@ test_compose_long_subject(void **state)
 	free(dir);
 }
 
+/* A value larger than the fixed render bound still renders (the bound
+ * grows with the values): large limits are not a permanent "busy". */
+static void
+test_compose_value_over_render_max(void **state)
+{
+	struct formdef def;
+	struct form_data fd;
+	struct submission s;
+	struct diag d;
+	struct buf msg;
+	char *dir = tu_mkdtemp(), *path, *note;
+	size_t len = RENDER_MAX + RENDER_MAX / 2;
+
+	(void)state;
+	tu_write_file(dir, "body.txt", "Note:\n{{note}}\n");
+	tu_write_file(dir, "big.form", "[form]\nmailbox = m\n"
+	    "subject = Big note\nbody = body.txt\nthanks = /t\n"
+	    "[field note]\nmultiline = yes\n");
+	path = tu_path(dir, "big.form");
+	diag_init(&d);
+	assert_int_equal(formdef_load(path, &def, &d), 0);
+	diag_free(&d);
+	note = malloc(len + 1);
+	assert_non_null(note);
+	memset(note, 'n', len);
+	note[len] = '\0';
+	form_data_init(&fd);
+	add(&fd, "note", note);
+	sub_init(&s, &def, &fd);
+	buf_init(&msg, 1 << 26);
+	assert_int_equal(compose(&s, &msg), 0);
+	check_7bit(&msg);
+	assert_true(msg.len > len);
+	buf_free(&msg);
+	form_data_free(&fd);
+	formdef_free(&def);
+	tu_rmtree(dir);
+	free(note);
+	free(path);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -710,6 +752,7 @@ main(void)
 		cmocka_unit_test(test_compose_structure),
 		cmocka_unit_test(test_compose_no_files),
 		cmocka_unit_test(test_compose_long_subject),
+		cmocka_unit_test(test_compose_value_over_render_max),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
