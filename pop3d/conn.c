@@ -7,6 +7,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +163,12 @@ conn_start_tls(struct conn *c, SSL_CTX *ctx)
 	c->inlen = 0;
 	if ((c->ssl = SSL_new(ctx)) == NULL ||
 	    SSL_set_fd(c->ssl, c->fd) != 1 || SSL_accept(c->ssl) != 1) {
+		/* For the log: "unsupported protocol", "no shared cipher";
+		 * none when the client closed or the time ran out. */
+		c->tls_error = ERR_reason_error_string(ERR_get_error());
+		if (c->tls_error == NULL)
+			c->tls_error = "closed by the client or timed out";
+		ERR_clear_error();
 		if (c->ssl != NULL)
 			SSL_free(c->ssl);
 		c->ssl = NULL;

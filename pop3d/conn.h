@@ -20,6 +20,7 @@ struct conn {
 	char	 out[CONN_OUT_MAX];
 	size_t	 outlen;
 	int	 eof;
+	const char *tls_error;	/* why the last handshake failed */
 };
 
 enum conn_line {

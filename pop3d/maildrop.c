@@ -67,6 +67,28 @@ maildrop_uidl(const char *name, char out[UIDL_MAX + 1])
 		out[0] = '\0';
 }
 
+/*
+ * Open a message of cur/ for reading: a regular file only.  A symbolic
+ * link (to a file the session's user may read but the mailbox must not
+ * show) or a FIFO (a read that never ends) is refused: -1, EINVAL.
+ */
+static int
+open_message(int curfd, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = openat(curfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 /* Size with CRLF line ends of a file without ",W=": read it. */
 static long long
 file_crlf_size(int dirfd, const char *name)
@@ -76,7 +98,7 @@ file_crlf_size(int dirfd, const char *name)
 	ssize_t n, i;
 	int fd;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open_message(dirfd, name)) == -1)
 		return -1;
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (i = 0; i < n; i++) {
@@ -172,7 +194,9 @@ list_cur(struct maildrop *md)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL && md->n < POP3_MESSAGES_MAX) {
-		if (de->d_name[0] == '.')
+		/* What the directory says is not a file is not a message. */
+		if (de->d_name[0] == '.' ||
+		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		if ((size = maildrop_name_size(de->d_name)) < 0 &&
 		    (size = file_crlf_size(md->curfd, de->d_name)) < 0)
@@ -186,6 +210,7 @@ list_cur(struct maildrop *md)
 		md->v[md->n].deleted = 0;
 		md->n++;
 	}
+	md->truncated = de != NULL;	/* stopped at POP3_MESSAGES_MAX */
 	closedir(d);
 	qsort_r(md->v, md->n, sizeof(*md->v), msg_cmp, md->names);
 	return 0;
@@ -257,8 +282,7 @@ maildrop_open_msg(struct maildrop *md, size_t i)
 {
 	if (i >= md->n)
 		return -1;
-	return openat(md->curfd, maildrop_msg_name(md, i), O_RDONLY |
-	    O_CLOEXEC);
+	return open_message(md->curfd, maildrop_msg_name(md, i));
 }
 
 int
@@ -390,8 +414,12 @@ maildrop_update(struct maildrop *md)
 		    errno != ENOENT)
 			r = -1;
 	}
-	if (archfd != -1)
+	/* Both folders on disk: the moves are durable, in and out. */
+	if (archfd != -1) {
+		if (fsync(archfd) == -1)
+			r = -1;
 		close(archfd);
+	}
 	if (fsync(md->curfd) == -1)
 		r = -1;
 	return r;

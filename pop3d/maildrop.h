@@ -31,6 +31,7 @@ struct maildrop {
 	char		*names;		/* NUL-terminated names, one block */
 	size_t		 names_len, names_cap;
 	unsigned	 archive_days;	/* 0: DELE unlinks */
+	int		 truncated;	/* more than POP3_MESSAGES_MAX */
 };
 
 enum maildrop_status {

@@ -256,7 +256,8 @@ session_child(int fd, const struct listener *l, const struct conf *conf,
 	conn_init(&c, fd);
 	conn_set_timeout(&c, (int)conf->pop3.timeout);
 	if (l->tls && conn_start_tls(&c, tls) == -1) {
-		log_info("client=%s TLS handshake failed or timed out", addr);
+		log_info("client=%s TLS handshake failed: %s", addr,
+		    c.tls_error);
 		conn_close(&c);
 		_exit(0);
 	}

@@ -158,6 +158,10 @@ login(struct session *s, const char *user, const char *pass)
 	alarm(0);		/* logged in within the deadline */
 	log_info("client=%s user=%s login ok, %zu message(s)", s->p->client,
 	    s->user, s->md.n);
+	if (s->md.truncated)
+		log_warnx("client=%s user=%s the maildrop holds more than %d "
+		    "messages: this session lists %zu of them", s->p->client,
+		    s->user, POP3_MESSAGES_MAX, s->md.n);
 	conn_printf(s->c, "+OK %s has %zu message(s)\r\n", s->user, s->md.n);
 }
 
@@ -442,8 +446,8 @@ auth_command(struct session *s, const char *cmd, const char *arg)
 		}
 		reply(s, "+OK Begin TLS negotiation");
 		if (conn_start_tls(s->c, s->p->tls) == -1) {
-			log_info("client=%s TLS handshake failed",
-			    s->p->client);
+			log_info("client=%s TLS handshake failed: %s",
+			    s->p->client, s->c->tls_error);
 			s->state = ST_DONE;
 			return;
 		}

@@ -334,6 +334,27 @@ def test_dele_of_a_message_renamed_meanwhile(make_pop3d, tmp_root, delivered,
     assert "1 deleted" in srv.log_text()
 
 
+def test_only_regular_files_are_messages(make_pop3d, tmp_root):
+    """Whoever can write the Maildir (the form handler's user) must not
+    make the POP3 session read other files: a symbolic link in cur/ is no
+    message, nor a FIFO (its read would never end)."""
+    md = h.make_maildir(tmp_root / "box")
+    ph.write_message(md, b"Subject: real\n\nbody\n", secs=1700000000)
+    secret = tmp_root / "secret.txt"
+    secret.write_bytes(b"root:x:0:0\n")
+    os.symlink(secret, md / "cur" / "1700000001.M1P1Q1.h,S=11,W=12:2,")
+    os.mkfifo(md / "cur" / "1700000002.M1P1Q1.h,S=5,W=5:2,")
+    srv = make_pop3d({"shop": md})
+    p = srv.login("shop")
+    try:
+        assert p.stat()[0] == 1
+        _, lines, _ = p.retr(1)
+        assert b"Subject: real" in lines
+        p.quit()
+    finally:
+        p.close()
+
+
 # ---------------------------------------------------------------- IN-USE
 
 def test_second_session_gets_in_use(make_pop3d, tmp_root, delivered):

@@ -141,6 +141,10 @@ def test_refusals_are_the_servers(make_pop3d, tmp_root, pki):
                            suite + ":@SECLEVEL=0")
         assert rc != 0 and "alert handshake failure" in out, (suite,
                                                                out[-800:])
+    # The server's log says why each handshake failed.
+    log = srv.log_text()
+    assert "TLS handshake failed: unsupported protocol" in log, log[-2000:]
+    assert "TLS handshake failed: no shared cipher" in log, log[-2000:]
     rc, out = s_client(srv.tls_port, "-tls1_2", "-CAfile", str(pki.ca),
                        "-verify_return_error", "-verify_hostname",
                        "localhost")
