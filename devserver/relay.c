@@ -164,7 +164,8 @@ cgi_response_parse(const char *data, size_t len, int *status,
 		if (strcasecmp(line, "Status") == 0) {
 			char num[4];
 
-			if (strlen(v) < 3)
+			/* Three digits, then the end or a reason. */
+			if (strlen(v) < 3 || (v[3] != '\0' && v[3] != ' '))
 				return -1;
 			memcpy(num, v, 3);
 			num[3] = '\0';

@@ -16,6 +16,7 @@ import hashlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -120,6 +121,23 @@ def test_static_files_and_types(ds, path, ctype, file):
         assert "charset=utf-8" in r.header("Content-Type").replace(" ", ""), r
     assert r.body == (dh.WWW / file).read_bytes()
     assert r.header("X-Content-Type-Options") == "nosniff", r
+
+
+def test_more_content_types(tmp_root, make_ds, stack):
+    """Types a site commonly has, served as what they are (nosniff makes
+    a browser refuse a module script sent as octet-stream)."""
+    www = tmp_root / "site"
+    www.mkdir()
+    types = {"app.mjs": "text/javascript", "a.jpeg": "image/jpeg",
+             "a.gif": "image/gif", "a.webp": "image/webp",
+             "f.woff2": "font/woff2", "terms.pdf": "application/pdf",
+             "data.bin": "application/octet-stream"}
+    for name in types:
+        (www / name).write_bytes(b"x")
+    d = make_ds(tmp_root, handler=f"unix:{stack.handler.sock}", www=www)
+    for name, ctype in types.items():
+        r = d.get("/" + name)
+        assert r.status == 200 and r.content_type == ctype, (name, r)
 
 
 def test_head_is_get_without_body(ds):
@@ -625,6 +643,68 @@ def test_502_after_the_body_when_handler_stops_reading(tmp_root, make_ds):
         h.wait_until(lambda: "stopped reading the form" in d.log_text(),
                      timeout=5, what="the log line")
         assert " 502 " in d.log_text()
+    finally:
+        stop.set()
+        t.join(5)
+
+
+def _fcgi_answering(path, answer, stop):
+    """A FastCGI responder that reads a request and answers it with the
+    bytes given (CGI headers and body) on FCGI_STDOUT."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(8)
+    srv.settimeout(0.2)
+
+    def record(rtype, content):
+        return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
+
+    def run():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            c.settimeout(5)
+            buf = b""
+
+            def need(n):
+                nonlocal buf
+                while len(buf) < n:
+                    data = c.recv(65536)
+                    if not data:
+                        raise EOFError
+                    buf += data
+            try:
+                while True:         # up to the empty FCGI_STDIN record
+                    need(8)
+                    _, rtype, _, clen, plen = struct.unpack("!BBHHBx",
+                                                            buf[:8])
+                    need(8 + clen + plen)
+                    buf = buf[8 + clen + plen:]
+                    if rtype == 5 and clen == 0:
+                        break
+                c.sendall(record(6, answer) + record(6, b"") +
+                          record(3, b"\0" * 8))
+            except (OSError, EOFError):
+                pass
+            c.close()
+        srv.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("status", [b"2000 OK", b"20", b"abc"])
+def test_malformed_status_from_handler_is_502(tmp_root, make_ds, status):
+    stop = threading.Event()
+    t = _fcgi_answering(tmp_root / "odd.sock", b"Status: " + status +
+                        b"\r\nContent-Type: text/plain\r\n\r\nhi", stop)
+    try:
+        d = make_ds(tmp_root, handler=f"unix:{tmp_root}/odd.sock")
+        r = d.post("contact", list(contact().items()))
+        assert r.status == 502 and b"malformed answer" in r.body, r
+        assert "malformed answer" in d.log_text()
     finally:
         stop.set()
         t.join(5)
