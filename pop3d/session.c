@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,7 @@ cmd_rset(struct session *s)
 static void
 cmd_quit(struct session *s)
 {
+	sigset_t term, old;
 	size_t i;
 
 	if (s->state != ST_TRANSACTION) {
@@ -391,12 +393,20 @@ cmd_quit(struct session *s)
 	for (i = 0; i < s->md.n; i++)
 		if (s->md.v[i].deleted)
 			s->deleted++;
+	/* A server stopping meanwhile lets the deletions and the answer
+	 * finish: half an UPDATE would leave the client guessing. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	sigprocmask(SIG_BLOCK, &term, &old);
 	if (maildrop_update(&s->md) == -1) {
 		log_warn("client=%s user=%s some deletions failed",
 		    s->p->client, s->user);
 		reply(s, "-ERR [SYS/TEMP] Some messages were not deleted");
 	} else
 		reply(s, "+OK Bye");
+	conn_flush(s->c);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	log_info("client=%s user=%s logout: %zu retrieved, %zu deleted",
 	    s->p->client, s->user, s->retrieved, s->deleted);
 	s->state = ST_DONE;
