@@ -331,7 +331,8 @@ def test_dele_of_a_message_renamed_meanwhile(make_pop3d, tmp_root, delivered,
     assert len(cur_bases(md)) == len(delivered) - 1
     if archive_days:
         assert os.listdir(md / ".Archive" / "cur") == [gone.name + ":2,S"]
-    assert "1 deleted" in srv.log_text()
+    h.wait_until(lambda: "1 deleted" in srv.log_text(), timeout=5,
+                 what="the logout line", log=srv.log)
 
 
 def test_only_regular_files_are_messages(make_pop3d, tmp_root):
