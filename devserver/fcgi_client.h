@@ -41,6 +41,7 @@ int	fcgi_header_parse(const unsigned char *p, struct fcgi_header *);
 struct fcgi_conn {
 	int		fd;
 	struct buf	params;		/* encoded name-value pairs */
+	int		reused;		/* kept from an earlier request */
 };
 
 /* Connect to "unix:PATH" or "HOST:PORT"; 0, or -1 with errno. */

@@ -82,6 +82,7 @@ struct request {
 	int			relay_ok;	/* connected, params sent */
 	const char		*failed;	/* the 502 page's text, sent
 						 * once the body is read */
+	int			has_body;	/* some of it sent on */
 	struct fcgi_conn	fc;
 };
 
@@ -332,16 +333,15 @@ add_header_param(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
-/* Open the FastCGI request: BEGIN_REQUEST and the CGI variables. */
+/* BEGIN_REQUEST and the CGI variables on rq's connection: 0 or -1. */
 static int
-relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
+send_request_head(struct MHD_Connection *conn, struct request *rq,
+    const char *url)
 {
 	const union MHD_ConnectionInfo *ci;
 	char addr[INET6_ADDRSTRLEN] = "127.0.0.1", port[8] = "0";
 	const char *v;
 
-	if (relay_get(&rq->fc) == -1)
-		return -1;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr->sa_family == AF_INET) {
 		const struct sockaddr_in *sin =
@@ -357,7 +357,7 @@ relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
 		snprintf(port, sizeof(port), "%u", ntohs(sin6->sin6_port));
 	}
 	if (fcgi_begin(&rq->fc) == -1)
-		goto fail;
+		return -1;
 	fcgi_param(&rq->fc, "GATEWAY_INTERFACE", "CGI/1.1");
 	fcgi_param(&rq->fc, "SERVER_SOFTWARE", "formdrop-devserver");
 	fcgi_param(&rq->fc, "SERVER_PROTOCOL", "HTTP/1.1");
@@ -386,12 +386,30 @@ relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
 	    "Content-Length")) != NULL)
 		fcgi_param(&rq->fc, "CONTENT_LENGTH", v);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_param, rq);
-	if (fcgi_end_params(&rq->fc) == -1)
-		goto fail;
-	return 0;
-fail:
-	relay_put(&rq->fc, 0);
-	return -1;
+	return fcgi_end_params(&rq->fc);
+}
+
+/*
+ * Open the FastCGI request.  A kept connection whose worker has just
+ * gone (the handler reloading) fails at the first write, before any of
+ * the request is taken: then again on another connection.  0, or -1 with
+ * errno.
+ */
+static int
+relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
+{
+	int reused;
+
+	for (;;) {
+		if (relay_get(&rq->fc) == -1)
+			return -1;
+		if (send_request_head(conn, rq, url) == 0)
+			return 0;
+		reused = rq->fc.reused;
+		relay_put(&rq->fc, 0);
+		if (!reused)
+			return -1;
+	}
 }
 
 #define CGI_HEADERS_MAX	32
@@ -415,9 +433,38 @@ keep_header(void *arg, const char *name, const char *value)
 	h->n++;
 }
 
+/*
+ * End STDIN and read the handler's answer into out: 0, or -1.  A
+ * connection that ends before a byte of the answer reached a worker that
+ * was ending (a reload ends workers that wait for a request at once,
+ * also one that has read only part of it): a request without a body is
+ * sent again, twice at most, on another connection.  (One with a body
+ * cannot be: it was streamed, not kept.)
+ */
+static int
+relay_answer(struct MHD_Connection *conn, struct request *rq,
+    const char *url, struct buf *out, struct buf *err)
+{
+	int tries = 0;
+
+	for (;;) {
+		if (fcgi_stdin(&rq->fc, NULL, 0) == 0 &&
+		    fcgi_read_response(&rq->fc, out, err) == 0)
+			return 0;
+		if (out->len > 0 || rq->has_body || ++tries > 2)
+			return -1;
+		relay_put(&rq->fc, 0);
+		buf_reset(out);
+		buf_reset(err);
+		if (relay_start(conn, rq, url) == -1)
+			return -1;
+	}
+}
+
 /* End STDIN, read the handler's answer, queue it as the response. */
 static enum MHD_Result
-relay_finish(struct MHD_Connection *conn, struct request *rq)
+relay_finish(struct MHD_Connection *conn, struct request *rq,
+    const char *url)
 {
 	struct MHD_Response *resp;
 	struct cgi_headers *h = xcalloc(1, sizeof(*h));
@@ -428,8 +475,7 @@ relay_finish(struct MHD_Connection *conn, struct request *rq)
 
 	buf_init(&out, RESPONSE_MAX);
 	buf_init(&err, 16 * 1024);
-	ok = fcgi_stdin(&rq->fc, NULL, 0) == 0 &&
-	    fcgi_read_response(&rq->fc, &out, &err) == 0;
+	ok = relay_answer(conn, rq, url, &out, &err) == 0;
 	if (err.len > 0)
 		log_warnx("handler stderr: %.*s", (int)err.len, err.data);
 	if (!ok)
@@ -617,6 +663,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (*upload_data_size > 0) {
 		/* Stream the body: nothing is kept here. */
+		rq->has_body = 1;
 		if (fcgi_stdin(&rq->fc, upload_data, *upload_data_size) == -1) {
 			log_warnx("form handler at %s stopped reading the "
 			    "form: %s", opt.handler, strerror(errno));
@@ -629,7 +676,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	rq->relay_ok = 0;
-	return relay_finish(conn, rq);
+	return relay_finish(conn, rq, url);
 }
 
 static void

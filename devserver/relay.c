@@ -106,6 +106,7 @@ relay_get(struct fcgi_conn *c)
 		buf_init(&c->params, 64 * 1024);
 		c->fd = fd;
 	}
+	c->reused = fd != -1;
 	return 0;
 }
 
