@@ -308,6 +308,17 @@ def test_symlink_out_of_root_is_no_existence_oracle(tmp_root, make_ds, stack):
     statuses = {p: d.get(p).status for p in (
         "/etc/passwd", "/etc/no-such-file-here", "/etc/", "/etc/nope/")}
     assert set(statuses.values()) == {403}, statuses
+    # Also through a chain: a relative link to a link that leads out,
+    # to a file there that exists and one that does not.
+    outside = tmp_root / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret\n")
+    os.symlink(outside, www / "out")
+    os.symlink("out/secret.txt", www / "chain_exists")
+    os.symlink("out/nothere.txt", www / "chain_missing")
+    statuses = {p: d.get(p).status for p in ("/chain_exists",
+                                              "/chain_missing")}
+    assert set(statuses.values()) == {403}, statuses
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
