@@ -58,7 +58,10 @@
 #define POP3_LOGIN_TIMEOUT	180	/* default, seconds from connect to
 					 * login (Dovecot's is 3 minutes) */
 #define POP3_EXIT_FAILURES_MAX	63	/* a session's exit status: its
-					 * failed logins, below sysexits' 64 */
+					 * failed logins, below sysexits' 64;
+					 * also the most max_login_failures */
+#define POP3_EXIT_LOGIN_TIMEOUT	100	/* + failed logins: ended by
+					 * login_timeout */
 #define POP3_FAIL_REFUSE	10	/* failures from an address ... */
 #define POP3_FAIL_MEMORY	(15 * 60) /* ... within this: refused */
 #define UIDL_MAX		70	/* RFC 1939 */

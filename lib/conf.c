@@ -316,8 +316,8 @@ pop3_key(struct conf_loader *l, const char *name, const char *value,
 		return pop3_number(l, line, name, value, 1, 3600,
 		    &p->login_timeout);
 	if (strcmp(name, "max_login_failures") == 0)
-		return pop3_number(l, line, name, value, 1, 1000,
-		    &p->max_login_failures);
+		return pop3_number(l, line, name, value, 1,
+		    POP3_EXIT_FAILURES_MAX, &p->max_login_failures);
 	if (strcmp(name, "archive_days") == 0)
 		return pop3_number(l, line, name, value, 0, 3650,
 		    &p->archive_days);

@@ -193,11 +193,15 @@ list_cur(struct maildrop *md)
 			close(fd);
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL && md->n < POP3_MESSAGES_MAX) {
+	while ((de = readdir(d)) != NULL) {
 		/* What the directory says is not a file is not a message. */
 		if (de->d_name[0] == '.' ||
 		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
+		if (md->n == POP3_MESSAGES_MAX) {
+			md->truncated = 1;
+			break;
+		}
 		if ((size = maildrop_name_size(de->d_name)) < 0 &&
 		    (size = file_crlf_size(md->curfd, de->d_name)) < 0)
 			continue;	/* gone, or not a readable file */
@@ -210,7 +214,6 @@ list_cur(struct maildrop *md)
 		md->v[md->n].deleted = 0;
 		md->n++;
 	}
-	md->truncated = de != NULL;	/* stopped at POP3_MESSAGES_MAX */
 	closedir(d);
 	qsort_r(md->v, md->n, sizeof(*md->v), msg_cmp, md->names);
 	return 0;

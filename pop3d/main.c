@@ -176,10 +176,36 @@ failure_find(const char *addr, int create)
 	return oldest;
 }
 
+/*
+ * A session's exit status: its failed logins (0-63), the same plus
+ * POP3_EXIT_LOGIN_TIMEOUT when login_timeout ended it, or a sysexits
+ * code when it failed (not counted as logins).
+ */
+static void
+session_ended(const char *addr, long pid, int code)
+{
+	struct failure *f;
+	int failed = code;
+
+	if (code >= POP3_EXIT_LOGIN_TIMEOUT &&
+	    code <= POP3_EXIT_LOGIN_TIMEOUT + POP3_EXIT_FAILURES_MAX) {
+		failed = code - POP3_EXIT_LOGIN_TIMEOUT;
+		log_info("client=%s closed: no login within login_timeout",
+		    addr);
+	} else if (code > POP3_EXIT_FAILURES_MAX) {
+		log_warnx("session %ld for %s exited with %d", pid, addr,
+		    code);
+		return;
+	}
+	if (failed > 0 && (f = failure_find(addr, 1)) != NULL) {
+		f->count += (unsigned)failed;
+		f->last = time(NULL);
+	}
+}
+
 static void
 reap_children(void)
 {
-	struct failure *f;
 	pid_t pid;
 	int status;
 	size_t i;
@@ -190,20 +216,9 @@ reap_children(void)
 				break;
 		if (i == nchildren)
 			continue;
-		/* A session's exit status is its number of failed logins;
-		 * 64 and up are sysexits codes of a session that failed. */
-		if (WIFEXITED(status) && WEXITSTATUS(status) > 0 &&
-		    WEXITSTATUS(status) <= POP3_EXIT_FAILURES_MAX &&
-		    (f = failure_find(children[i].addr, 1)) != NULL) {
-			f->count += (unsigned)WEXITSTATUS(status);
-			f->last = time(NULL);
-		} else if (WIFEXITED(status) &&
-		    WEXITSTATUS(status) > POP3_EXIT_FAILURES_MAX)
-			log_warnx("session %ld for %s exited with %d",
-			    (long)pid, children[i].addr, WEXITSTATUS(status));
-		else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-			log_info("client=%s closed: no login within "
-			    "login_timeout", children[i].addr);
+		if (WIFEXITED(status))
+			session_ended(children[i].addr, (long)pid,
+			    WEXITSTATUS(status));
 		else if (WIFSIGNALED(status))
 			log_warnx("session %ld for %s killed by signal %d",
 			    (long)pid, children[i].addr, WTERMSIG(status));
@@ -252,7 +267,7 @@ session_child(int fd, const struct listener *l, const struct conf *conf,
 	 * alone restarts with every byte, so one byte every few seconds
 	 * would hold a connection slot for ever without a login.
 	 */
-	alarm(conf->pop3.login_timeout);
+	pop3_login_deadline(conf->pop3.login_timeout);
 	conn_init(&c, fd);
 	conn_set_timeout(&c, (int)conf->pop3.timeout);
 	if (l->tls && conn_start_tls(&c, tls) == -1) {

@@ -99,6 +99,29 @@ fail:
 	return -1;
 }
 
+/* This session's failed logins, for the end at login_timeout. */
+static volatile sig_atomic_t failures_so_far;
+
+/* login_timeout: end, and tell the parent the failures all the same. */
+static void
+on_login_timeout(int sig)
+{
+	(void)sig;
+	_exit(POP3_EXIT_LOGIN_TIMEOUT + (failures_so_far >
+	    POP3_EXIT_FAILURES_MAX ? POP3_EXIT_FAILURES_MAX : failures_so_far));
+}
+
+void
+pop3_login_deadline(unsigned seconds)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_login_timeout;
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(seconds);
+}
+
 /*
  * A failed login: a growing delay (counted across the address), then
  * the answer; at max_failures the session ends, as a new connection
@@ -110,6 +133,7 @@ login_failed(struct session *s, const char *answer)
 	unsigned n, d = 1;
 
 	n = s->p->prior_failures + ++s->failures;
+	failures_so_far = (sig_atomic_t)s->failures;
 	while (n-- > 1 && d < POP3_FAIL_DELAY_MAX)
 		d *= 2;
 	if (d > POP3_FAIL_DELAY_MAX)
@@ -393,8 +417,9 @@ cmd_quit(struct session *s)
 	for (i = 0; i < s->md.n; i++)
 		if (s->md.v[i].deleted)
 			s->deleted++;
-	/* A server stopping meanwhile lets the deletions and the answer
-	 * finish: half an UPDATE would leave the client guessing. */
+	/* A server stopping meanwhile lets the deletions and their log
+	 * line finish: half an UPDATE, unlogged, would leave everyone
+	 * guessing. */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
@@ -405,10 +430,12 @@ cmd_quit(struct session *s)
 		reply(s, "-ERR [SYS/TEMP] Some messages were not deleted");
 	} else
 		reply(s, "+OK Bye");
-	conn_flush(s->c);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	log_info("client=%s user=%s logout: %zu retrieved, %zu deleted",
 	    s->p->client, s->user, s->retrieved, s->deleted);
+	/* The answer after: a client that does not read cannot hold a
+	 * server that is stopping. */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	conn_flush(s->c);
 	s->state = ST_DONE;
 }
 

@@ -30,6 +30,13 @@ struct pop3_params {
 unsigned	pop3_session_run(struct conn *, const struct pop3_params *);
 
 /*
+ * The TLS handshake and the login must be over within seconds, or the
+ * session ends with exit status POP3_EXIT_LOGIN_TIMEOUT + its failed
+ * logins.  A login cancels it.
+ */
+void	pop3_login_deadline(unsigned seconds);
+
+/*
  * Decode an AUTH PLAIN response (base64 of authzid NUL authcid NUL
  * password) into user and pass.  0, or -1 when malformed.
  */

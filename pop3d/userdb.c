@@ -99,8 +99,10 @@ make_dummy(struct userdb *db)
 			r = 0;
 		}
 	} else if ((h = crypt_r(password, strip_scheme(db->v[0].hash),
-	    &cd)) != NULL && h[0] != '*') {
-		db->dummy = xstrdup(h);
+	    &cd)) != NULL && h[0] != '*' &&
+	    (size_t)snprintf(hash, sizeof(hash), "{CRYPT}%s", h) <
+	    sizeof(hash)) {
+		db->dummy = xstrdup(hash);	/* DES hashes have no '$' */
 		r = 0;
 	}
 	explicit_bzero(&cd, sizeof(cd));

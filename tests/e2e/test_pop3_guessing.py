@@ -96,5 +96,32 @@ def test_no_login_within_login_timeout_is_closed(make_pop3d, tmp_root, tls):
     time.sleep(2.5)
     assert c.stat() == (0, 0)
     c.quit()
-    # Not counted as failed logins.
-    assert "failed logins" not in srv.log_text()
+
+
+def test_failures_count_when_login_timeout_ends_the_session(make_pop3d,
+                                                            tmp_root):
+    """Failing, then waiting for login_timeout, must not reset the count:
+    the failures of a session ended by the deadline are counted too."""
+    box = h.make_maildir(tmp_root / "box")
+    srv = make_pop3d({"shop": box}, extra="max_login_failures = 3\n"
+                     "login_timeout = 6")
+    for i in range(2):          # two sessions, one failure each, then idle
+        r = srv.raw(source="127.0.0.7")
+        assert r.resp().startswith(b"+OK")
+        assert r.cmd("USER shop").startswith(b"+OK")
+        assert r.cmd("PASS wrong").startswith(b"-ERR [AUTH]")
+        with pytest.raises((EOFError, OSError, ssl.SSLError)):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                r.pending(0.5)
+                r.send(b"N")
+        r.close()
+        h.wait_until(lambda: srv.log_text().count(
+            "client=127.0.0.7 closed: no login within login_timeout") > i,
+            timeout=5, what="the session's end", log=srv.log)
+    # 2 failures counted: the next one reaches the limit of 3 at once.
+    r = srv.raw(source="127.0.0.7")
+    assert r.resp().startswith(b"+OK")
+    assert r.cmd("USER shop").startswith(b"+OK")
+    assert r.cmd("PASS wrong").startswith(b"-ERR [AUTH] Too many")
+    r.close()

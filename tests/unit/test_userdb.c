@@ -44,13 +44,16 @@ static void
 check_dummy_like_user(const char *setting)
 {
 	char *dir = tu_mkdtemp();
-	const char *user_hash;
+	const char *user_hash, *last;
 	struct userdb db;
 	size_t prefix;
 
 	load_one(dir, setting, "right", &db);
-	user_hash = db.v[0].hash + strlen("{CRYPT}");
-	prefix = (size_t)(strrchr(user_hash, '$') - user_hash) + 1;
+	/* Scheme and settings: up to the last '$', or DES's 2-byte salt. */
+	user_hash = db.v[0].hash;
+	last = strrchr(user_hash, '$');
+	prefix = last != NULL ? (size_t)(last - user_hash) + 1 :
+	    strlen("{CRYPT}") + 2;
 	assert_non_null(db.dummy);
 	assert_memory_equal(db.dummy, user_hash, prefix);
 	assert_string_not_equal(db.dummy, user_hash);
@@ -67,6 +70,14 @@ test_dummy_sha512(void **state)
 {
 	(void)state;
 	check_dummy_like_user("$6$rounds=5000$saltsaltsalt$");
+}
+
+/* A DES hash has no '$': the dummy keeps its scheme all the same. */
+static void
+test_dummy_des(void **state)
+{
+	(void)state;
+	check_dummy_like_user("ab");
 }
 
 static void
@@ -107,6 +118,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dummy_sha512),
 		cmocka_unit_test(test_dummy_yescrypt),
+		cmocka_unit_test(test_dummy_des),
 		cmocka_unit_test(test_dummy_without_users),
 	};
 
