@@ -224,8 +224,10 @@ fcgi_read_response(struct fcgi_conn *c, struct buf *out, struct buf *err)
 			continue;	/* management records: ignore */
 		switch (h.type) {
 		case FCGI_STDOUT:
-			if (buf_append(out, content, h.content_len) == -1)
+			if (buf_append(out, content, h.content_len) == -1) {
+				errno = EFBIG;	/* over out's bound */
 				return -1;
+			}
 			break;
 		case FCGI_STDERR:
 			/* Diagnostics only: keep what fits. */

@@ -480,8 +480,8 @@ relay_finish(struct MHD_Connection *conn, struct request *rq,
 		log_warnx("handler stderr: %.*s", (int)err.len, err.data);
 	if (!ok)
 		log_warnx("form handler at %s: no complete answer: %s",
-		    opt.handler, out.len >= RESPONSE_MAX ? "longer than the "
-		    "limit" : strerror(errno));
+		    opt.handler, errno == EFBIG ? "longer than 1 MiB" :
+		    strerror(errno));
 	if (!ok || cgi_response_parse(out.data != NULL ? out.data : "",
 	    out.len, &status, keep_header, h, &off) == -1) {
 		if (ok)
@@ -763,18 +763,18 @@ log_exit(int status)
 		    WTERMSIG(status));
 }
 
-/* Stop the handler this program started, and remove its folder. */
+/* Stop the handler this program started (if running), remove its folder. */
 static void
 handler_stop(const char *tmpdir)
 {
 	int status;
 
-	if (handler_pid <= 0)
-		return;
-	kill(handler_pid, SIGTERM);
-	waitpid(handler_pid, &status, 0);
-	handler_pid = -1;
-	rmdir(tmpdir);
+	if (handler_pid > 0) {
+		kill(handler_pid, SIGTERM);
+		waitpid(handler_pid, &status, 0);
+		handler_pid = -1;
+	}
+	rmdir(tmpdir);		/* with -H there is none: ENOENT */
 }
 
 static void
@@ -962,13 +962,19 @@ main(int argc, char *argv[])
 	log_info("development server, not for production: serving %s on "
 	    "http://%s/ with the form handler at %s", opt.root, opt.listen,
 	    opt.handler);
-	log_info("ready: open http://%s/", opt.listen);
+	if (ready)
+		log_info("ready: open http://%s/", opt.listen);
+	else
+		log_warnx("ready: open http://%s/, but the form handler does "
+		    "not answer: forms fail until it does (see above)",
+		    opt.listen);
 
 	while (!stopping) {
 		sleep(1);
 		watch_sweep();
 		if (handler_pid > 0 &&
 		    waitpid(handler_pid, &status, WNOHANG) == handler_pid) {
+			handler_pid = -1;	/* reaped: not to be signalled */
 			log_exit(status);
 			/* One that never got ready (a bad configuration) is
 			 * restarted ever more slowly, up to every 30 s. */

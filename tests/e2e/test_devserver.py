@@ -681,9 +681,9 @@ def test_502_after_the_body_when_handler_stops_reading(tmp_root, make_ds):
         # An answer, not a cut connection: the browser shows the page.
         assert r.status == 502, r
         assert b"stopped reading the form" in r.body, (r, d.log_text())
-        h.wait_until(lambda: "stopped reading the form" in d.log_text(),
-                     timeout=5, what="the log line")
-        assert " 502 " in d.log_text()
+        h.wait_until(lambda: "stopped reading the form" in d.log_text() and
+                     " 502 " in d.log_text(), timeout=5,
+                     what="the log lines")
     finally:
         stop.set()
         t.join(5)
@@ -725,8 +725,9 @@ def _fcgi_answering(path, answer, stop):
                     buf = buf[8 + clen + plen:]
                     if rtype == 5 and clen == 0:
                         break
-                c.sendall(record(6, answer) + record(6, b"") +
-                          record(3, b"\0" * 8))
+                c.sendall(b"".join(record(6, answer[i:i + 65535])
+                                   for i in range(0, len(answer), 65535)) +
+                          record(6, b"") + record(3, b"\0" * 8))
             except (OSError, EOFError):
                 pass
             c.close()
@@ -734,6 +735,22 @@ def _fcgi_answering(path, answer, stop):
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
+
+
+def test_answer_over_1_mib_is_502_and_logged(tmp_root, make_ds):
+    stop = threading.Event()
+    t = _fcgi_answering(tmp_root / "big.sock", b"Status: 200 OK\r\n"
+                        b"Content-Type: text/plain\r\n\r\n" +
+                        b"x" * (1100 * 1024), stop)
+    try:
+        d = make_ds(tmp_root, handler=f"unix:{tmp_root}/big.sock")
+        r = d.post("contact", list(contact().items()))
+        assert r.status == 502, r
+        h.wait_until(lambda: "no complete answer: longer than 1 MiB" in
+                     d.log_text(), timeout=5, what="the log line")
+    finally:
+        stop.set()
+        t.join(5)
 
 
 @pytest.mark.parametrize("status", [b"2000 OK", b"20", b"abc"])
