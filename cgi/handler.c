@@ -388,7 +388,8 @@ read_body(struct job *j, const char *boundary, struct form_data *data,
 		*why = "error reading the body";
 		status = 400;
 	} else if (has_length && total != declared) {
-		*why = "body shorter than Content-Length";
+		*why = total < declared ? "body shorter than Content-Length" :
+		    "body longer than Content-Length";
 		status = 400;
 	} else if (mp != NULL)
 		*st = multipart_finish(mp);

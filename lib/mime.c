@@ -165,22 +165,27 @@ submission_json(const struct submission *s, struct buf *b)
 	return 0;
 }
 
-/* The validated address of the form's reply_to field, or NULL. */
 /*
- * The bound of a rendered template: room for the template's own text and
- * for every value once more, however large the limits let values be
- * (a fixed bound refused large values for good, answered as "busy").
+ * The bound of a rendering of tpl: room for the template's own text and
+ * for all the values at each place the template inserts values, however
+ * large the limits let values be (a fixed bound refused large values
+ * for good, answered as "busy").
  */
 static size_t
-render_max(const struct submission *s)
+render_max(const struct submission *s, const char *tpl, size_t len)
 {
-	size_t i, n = RENDER_MAX;
+	size_t i, places = 0, values = 0;
+	const char *p;
 
+	for (p = tpl; (p = memmem(p, len - (size_t)(p - tpl), "{{", 2)) !=
+	    NULL; p += 2)
+		places++;
 	for (i = 0; i < s->data->n; i++)
-		n += s->data->v[i].len;
-	return n;
+		values += s->data->v[i].len;
+	return RENDER_MAX + places * values;
 }
 
+/* The validated address of the form's reply_to field, or NULL. */
 static const char *
 reply_to(const struct submission *s)
 {
@@ -209,7 +214,8 @@ protected_headers(const struct submission *s, const char *subject,
 	int r = -1;
 
 	submission_vars(s, &vars);
-	buf_init(&rendered, render_max(s));
+	buf_init(&rendered, render_max(s, s->def->subject,
+	    strlen(s->def->subject)));
 	if (subject == NULL) {
 		if (template_render(s->def->subject, strlen(s->def->subject),
 		    &vars, TPL_TEXT, &rendered) == -1)
@@ -273,7 +279,7 @@ compose_text(const struct submission *s, const char *boundary,
 	int r = -1;
 
 	submission_vars(s, &vars);
-	buf_init(&text, render_max(s));
+	buf_init(&text, render_max(s, s->def->body, s->def->body_len));
 	if (template_render(s->def->body, s->def->body_len, &vars, TPL_TEXT,
 	    &text) == -1)
 		goto out;

@@ -144,22 +144,28 @@ ext_value_decode(char *s)
  * Bytes of the UTF-8 character at p when a file name must not show it,
  * else 0: the C1 controls, the line and paragraph separators, and the
  * invisible format characters that reorder or hide text -- bidi marks,
- * embeddings, overrides and isolates, zero-width characters, the byte
- * order mark -- with which "invoice\u202Efdp.exe" reads "invoiceexe.pdf".
+ * embeddings, overrides and isolates, zero-width characters, the soft
+ * hyphen, the byte order mark, the tag characters -- with which
+ * "invoice\u202Efdp.exe" reads "invoiceexe.pdf".
  */
 static size_t
 hidden_char_len(const unsigned char *p)
 {
 	if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
+	    (p[0] == 0xc2 && p[1] == 0xad) ||			/* U+00AD */
 	    (p[0] == 0xd8 && p[1] == 0x9c))			/* U+061C */
 		return 2;
-	if ((p[0] == 0xe2 && p[1] == 0x80 &&
+	if ((p[0] == 0xe1 && p[1] == 0xa0 && p[2] == 0x8e) ||	/* U+180E */
+	    (p[0] == 0xe2 && p[1] == 0x80 &&
 	    ((p[2] >= 0x8b && p[2] <= 0x8f) ||		/* U+200B-U+200F */
 	    (p[2] >= 0xa8 && p[2] <= 0xae))) ||		/* U+2028-U+202E */
 	    (p[0] == 0xe2 && p[1] == 0x81 &&
 	    p[2] >= 0xa0 && p[2] <= 0xaf) ||		/* U+2060-U+206F */
 	    (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf))	/* U+FEFF */
 		return 3;
+	if (p[0] == 0xf3 && p[1] == 0xa0 && (p[2] == 0x80 || p[2] == 0x81) &&
+	    p[3] >= 0x80 && p[3] <= 0xbf)		/* U+E0000-U+E007F */
+		return 4;
 	return 0;
 }
 

@@ -314,7 +314,8 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
  * Nothing at all, or only spaces (and for a multiline field tabs and
  * line breaks): not filled in, for "required" and for blank rows.  Any
  * other control character is a value, and is refused as one.  A file is
- * blank when it has no bytes.
+ * blank when it has no bytes (for blank rows; "required" takes any
+ * uploaded file, as a browser does).
  */
 static int
 is_blank(const struct fielddef *f, const struct field *fv)
@@ -427,7 +428,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 			return -1;
 		nonempty = 0;
 		for (idx = 0; (size_t)idx < n; idx++) {
-			const struct field *fv =
+			struct field *fv =
 			    &data->v[form_data_find(data, f->name, (size_t)idx)];
 
 			if (fv->filename == NULL && is_blank(f, fv)) {
@@ -438,6 +439,10 @@ form_validate(const struct formdef *def, struct form_data *data,
 				    label_of(f), "is required in row %ld",
 				    idx + 1) == -1)
 					return -1;
+				/* Not checked, so not kept: what goes on is
+				 * empty, not spaces past max or pattern. */
+				explicit_bzero(fv->value, fv->len);
+				fv->len = 0;
 				continue;
 			}
 			nonempty++;

@@ -462,6 +462,8 @@ test_filename_paths(void **state)
 		{ "a\xe2\x80\x8b" "b\xe2\x81\xa6" "c\xef\xbb\xbf" "d",
 		  "a_b_c_d" },
 		{ "x\xc2\x85" "y\xd8\x9c" "z", "x_y_z" },
+		{ "a\xc2\xad" "b\xe1\xa0\x8e" "c\xf3\xa0\x80\x81" "d",
+		  "a_b_c_d" },
 		/* visible non-ASCII stays */
 		{ "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac.pdf",
 		  "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac.pdf" },

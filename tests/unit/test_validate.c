@@ -623,6 +623,10 @@ test_long_label_cut_whole(void **state)
 static void
 test_blank_is_missing(void **state)
 {
+	struct form_data data;
+	struct validation val;
+	size_t i;
+
 	ok_def(&bdef, "name=Al&story=Once");
 	bad_def(&bdef, "name=+++&story=Once", "name", "is required");
 	bad_def(&bdef, "name=Al&story=%0D%0A+%09%0A", "story", "is required");
@@ -630,8 +634,18 @@ test_blank_is_missing(void **state)
 	    "must be a single line of text");
 	bad_def(&bdef, "name=+%09&story=Once", "name",
 	    "must be a single line of text");
-	/* An optional field left blank is not checked. */
+	/* An optional field left blank is not checked, and goes on empty:
+	 * spaces past a max, a pattern or the choices are not delivered. */
 	ok_def(&bdef, "name=Al&story=Once&email=++");
+	assert_int_equal(run(&def, "name=A&short=+++++++&code=+++&size=+",
+	    &data, &val), 0);
+	for (i = 0; i < data.n; i++)
+		if (strcmp(data.v[i].name, "name") != 0) {
+			assert_int_equal(data.v[i].len, 0);
+			assert_string_equal(data.v[i].value, "");
+		}
+	validation_free(&val);
+	form_data_free(&data);
 	/* A rows line of spaces is a blank line, dropped. */
 	ok_def(&rdef, "who=W&item=A&qty=1&item=+&qty=+");
 }
