@@ -709,14 +709,20 @@ handler_start(void)
 	if ((handler_pid = fork()) == -1)
 		fatal("fork");
 	if (handler_pid == 0) {
-		char sockarg[PATH_MAX + 8];
+		char sockarg[PATH_MAX + 8], msg[PATH_MAX + 128];
+		int n;
 
 		snprintf(sockarg, sizeof(sockarg), "unix:%s", handler_sock);
 		/* A bare name is looked up on the PATH. */
 		execlp(opt.handler_bin, opt.handler_bin, "-f", "-c", opt.conf,
 		    "-s", sockarg, "-w", workers, (char *)NULL);
-		fprintf(stderr, "formdrop-devserver: cannot run %s: %s\n",
-		    opt.handler_bin, strerror(errno));
+		/* write(2), not stdio: a stdio lock another thread held at
+		 * the fork would never be released here. */
+		n = snprintf(msg, sizeof(msg), "formdrop-devserver: cannot "
+		    "run %s: %s\n", opt.handler_bin, strerror(errno));
+		if (n > 0)
+			write_all(STDERR_FILENO, msg, (size_t)n < sizeof(msg) ?
+			    (size_t)n : sizeof(msg) - 1);
 		_exit(127);
 	}
 }
@@ -885,7 +891,7 @@ main(int argc, char *argv[])
 	static char handler_addr[PATH_MAX + 8];
 	socklen_t sslen;
 	int ch, status, listen_fd, ready;
-	unsigned delay = 1;
+	unsigned delay = 1, k;
 
 	opt.listen = "127.0.0.1:8080";
 	opt.workers = 4;
@@ -980,7 +986,10 @@ main(int argc, char *argv[])
 			 * restarted ever more slowly, up to every 30 s. */
 			delay = ready ? 1 : delay * 2 > 30 ? 30 : delay * 2;
 			log_warnx("restarting it in %u s", delay);
-			sleep(delay);
+			for (k = 0; k < delay && !stopping; k++) {
+				sleep(1);
+				watch_sweep();	/* slow clients meanwhile */
+			}
 			if (stopping)
 				break;
 			handler_start();

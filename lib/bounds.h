@@ -55,6 +55,8 @@
 #define POP3_CONNECTIONS_MAX	100	/* default, all clients together */
 #define POP3_PER_CLIENT_MAX	10	/* default, per client address */
 #define POP3_FAIL_DELAY_MAX	30	/* seconds after repeated failures */
+#define TLS_WARN_DAYS		14	/* days left on the TLS certificate
+					 * that are reported at start */
 #define POP3_LOGIN_TIMEOUT	180	/* default, seconds from connect to
 					 * login (Dovecot's is 3 minutes) */
 #define POP3_EXIT_FAILURES_MAX	63	/* a session's exit status: its

@@ -16,8 +16,7 @@
 SSL_CTX	*tls_server_ctx(const char *cert, const char *key, char *err,
 	    size_t errsz);
 
-/* Whole days until the server certificate expires. */
-#define TLS_WARN_DAYS	14	/* warn at start when fewer are left */
+/* Whole days until the server certificate expires (TLS_WARN_DAYS). */
 int	tls_days_left(SSL_CTX *);
 
 #endif
