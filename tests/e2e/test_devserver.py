@@ -643,9 +643,9 @@ def test_502_when_handler_not_running(tmp_root, make_ds):
             "or directory") in d.log_text()
 
 
-def _fcgi_quitter(path, stop):
-    """A FastCGI "handler" that reads a little of each request and then
-    closes the connection, as a crashing one would."""
+def _fake_handler(path, stop, serve):
+    """A fake FastCGI handler on a unix socket: serve(conn) for every
+    connection, in a thread, until stop is set."""
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(str(path))
     srv.listen(8)
@@ -657,16 +657,22 @@ def _fcgi_quitter(path, stop):
                 c, _ = srv.accept()
             except socket.timeout:
                 continue
-            c.settimeout(2)
+            c.settimeout(5)
             try:
-                c.recv(4096)
-            except OSError:
+                serve(c)
+            except (OSError, EOFError):
                 pass
             c.close()
         srv.close()
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
+
+
+def _fcgi_quitter(path, stop):
+    """One that reads a little of each request and then closes the
+    connection, as a crashing one would."""
+    return _fake_handler(path, stop, lambda c: c.recv(4096))
 
 
 def test_502_after_the_body_when_handler_stops_reading(tmp_root, make_ds):
@@ -690,51 +696,32 @@ def test_502_after_the_body_when_handler_stops_reading(tmp_root, make_ds):
 
 
 def _fcgi_answering(path, answer, stop):
-    """A FastCGI responder that reads a request and answers it with the
-    bytes given (CGI headers and body) on FCGI_STDOUT."""
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(str(path))
-    srv.listen(8)
-    srv.settimeout(0.2)
-
+    """One that reads a request and answers it with the bytes given (CGI
+    headers and body) on FCGI_STDOUT."""
     def record(rtype, content):
         return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
 
-    def run():
-        while not stop.is_set():
-            try:
-                c, _ = srv.accept()
-            except socket.timeout:
-                continue
-            c.settimeout(5)
-            buf = b""
+    def serve(c):
+        buf = b""
 
-            def need(n):
-                nonlocal buf
-                while len(buf) < n:
-                    data = c.recv(65536)
-                    if not data:
-                        raise EOFError
-                    buf += data
-            try:
-                while True:         # up to the empty FCGI_STDIN record
-                    need(8)
-                    _, rtype, _, clen, plen = struct.unpack("!BBHHBx",
-                                                            buf[:8])
-                    need(8 + clen + plen)
-                    buf = buf[8 + clen + plen:]
-                    if rtype == 5 and clen == 0:
-                        break
-                c.sendall(b"".join(record(6, answer[i:i + 65535])
-                                   for i in range(0, len(answer), 65535)) +
-                          record(6, b"") + record(3, b"\0" * 8))
-            except (OSError, EOFError):
-                pass
-            c.close()
-        srv.close()
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
+        def need(n):
+            nonlocal buf
+            while len(buf) < n:
+                data = c.recv(65536)
+                if not data:
+                    raise EOFError
+                buf += data
+        while True:             # up to the empty FCGI_STDIN record
+            need(8)
+            _, rtype, _, clen, plen = struct.unpack("!BBHHBx", buf[:8])
+            need(8 + clen + plen)
+            buf = buf[8 + clen + plen:]
+            if rtype == 5 and clen == 0:
+                break
+        c.sendall(b"".join(record(6, answer[i:i + 65535])
+                           for i in range(0, len(answer), 65535)) +
+                  record(6, b"") + record(3, b"\0" * 8))
+    return _fake_handler(path, stop, serve)
 
 
 def test_answer_over_1_mib_is_502_and_logged(tmp_root, make_ds):
