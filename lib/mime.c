@@ -223,14 +223,9 @@ protected_headers(const struct submission *s, const char *subject,
 		subject = rendered.data != NULL ? rendered.data : "";
 		/* A long value makes a long subject: cut it, whole
 		 * characters only; the full text is in the body. */
-		if (rendered.len > SUBJECT_MAX) {
-			size_t cut = SUBJECT_MAX;
-
-			while (cut > 0 &&
-			    ((unsigned char)rendered.data[cut] & 0xc0) == 0x80)
-				cut--;
-			rendered.data[cut] = '\0';
-		}
+		if (rendered.len > SUBJECT_MAX)
+			rendered.data[utf8_cut(rendered.data, rendered.len,
+			    SUBJECT_MAX)] = '\0';
 	}
 	if (rfc5322_date(s->received, date, sizeof(date)) == -1 ||
 	    buf_printf(out, "Date: %s\nFrom: %s\nTo: %s\n", date, s->from,

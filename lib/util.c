@@ -140,6 +140,16 @@ utf8_chars(const char *s, size_t len)
 	return n;
 }
 
+size_t
+utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
 int
 path_resolve(char *out, size_t outsz, const char *dir, const char *rel)
 {

@@ -22,6 +22,8 @@ int	parse_bool(const char *s, int *out);
 int	is_utf8(const char *s, size_t len);
 /* Number of code points in valid UTF-8 s[0..len). */
 size_t	utf8_chars(const char *s, size_t len);
+/* The length of s[0..len) cut to at most max bytes, whole characters. */
+size_t	utf8_cut(const char *s, size_t len, size_t max);
 
 /*
  * Join dir and rel into out unless rel is absolute.  0 on success, -1 when

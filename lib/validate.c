@@ -41,13 +41,8 @@ has_error(const struct validation *val, const char *name)
 static void
 copy_utf8(char *out, size_t outsz, const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = utf8_cut(s, strlen(s), outsz - 1);
 
-	if (n >= outsz) {
-		n = outsz - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
 	memcpy(out, s, n);
 	out[n] = '\0';
 }

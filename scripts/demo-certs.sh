@@ -6,6 +6,7 @@
 # Files that exist are kept.  For demos and tests only: the keys are not
 # protected by a passphrase (except inside the PKCS#12).
 set -eu
+scripts=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-spool/demo}
 days=${DEMO_CERT_DAYS:-825}
 mkdir -p "$dir"
@@ -75,36 +76,11 @@ fi
 # The gateway sends its chain with each signature.
 [ -f gateway-chain.crt ] || cat gateway.crt ca.crt > gateway-chain.crt
 
-# 0 if gpgsm (KMail, Kleopatra) imports merchant.p12, or is not here.
-gpgsm_reads_p12() {
-	command -v gpgsm >/dev/null 2>&1 || return 0
-	home=$(mktemp -d)
-	echo allow-loopback-pinentry > "$home/gpg-agent.conf"
-	if GNUPGHOME=$home gpgsm --batch --pinentry-mode loopback \
-	    --passphrase-fd 0 --import merchant.p12 \
-	    < merchant.p12.password 2>&1 | grep -q "secret keys imported: 1"
-	then ok=0; else ok=1; fi
-	GNUPGHOME=$home gpgconf --kill all 2>/dev/null || true
-	rm -rf "$home"
-	return $ok
-}
-
 if [ ! -f merchant.p12 ]; then
 	[ -f merchant.p12.password ] ||
 	    openssl rand -hex 8 > merchant.p12.password
-	# The older PBE-SHA1-3DES encoding: gpgsm 2.2 and older Outlook
-	# versions cannot read OpenSSL 3's default PBES2/AES.  gpgsm 2.2
-	# also fails on about one file in thirty of these (it depends on
-	# the random salts: the same key and password exported again is
-	# read): where gpgsm is installed, export again until it reads one.
-	for try in 1 2 3 4 5; do
-		openssl pkcs12 -export -inkey merchant.key -in merchant.crt \
-		    -certfile ca.crt -name "Demo merchant" \
-		    -certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES \
-		    -macalg sha1 -passout "file:merchant.p12.password" \
-		    -out merchant.p12
-		gpgsm_reads_p12 && break
-	done
+	sh "$scripts/p12-export.sh" merchant.key merchant.crt ca.crt \
+	    "Demo merchant" merchant.p12.password merchant.p12
 fi
 chmod 644 ca.crt merchant.crt staff.crt escrow.crt gateway.crt \
     gateway-chain.crt pop3.crt

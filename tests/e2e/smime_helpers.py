@@ -413,10 +413,9 @@ class Gpgsm:
 
 def legacy_p12(pki, name, out):
     """name's key and certificate as PKCS#12 with SHA-1/3DES (the
-    encodings gpgsm 2.2 reads), protected by the demo password."""
-    run([OPENSSL, "pkcs12", "-export", "-inkey", pki.key(name), "-in",
-         pki.crt(name), "-certfile", pki.crt("ca"), "-name", name,
-         "-passout", f"file:{pki / 'merchant.p12.password'}",
-         "-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES",
-         "-macalg", "sha1", "-out", out])
+    encodings gpgsm 2.2 reads), protected by the demo password: made by
+    scripts/p12-export.sh, as the demo's, so that gpgsm can read it."""
+    run(["sh", h.REPO / "scripts" / "p12-export.sh", pki.key(name),
+         pki.crt(name), pki.crt("ca"), name,
+         pki / "merchant.p12.password", out])
     return out

@@ -635,26 +635,37 @@ test_compose_no_files(void **state)
 	form_data_free(&fd);
 }
 
+/* Write a form definition into dir and load it: its path (malloc'd). */
+static char *
+load_form(const char *dir, const char *name, const char *text,
+    struct formdef *def)
+{
+	struct diag d;
+	char *path;
+
+	tu_write_file(dir, name, text);
+	path = tu_path(dir, name);
+	diag_init(&d);
+	assert_int_equal(formdef_load(path, def, &d), 0);
+	diag_free(&d);
+	return path;
+}
+
 static void
 test_compose_long_subject(void **state)
 {
 	struct formdef def;
 	struct form_data fd;
 	struct submission s;
-	struct diag d;
 	struct buf msg;
 	char *dir = tu_mkdtemp(), *path, *note, *hdr, *v, *p, *nl;
 
 	/* A valid submission whose subject renders longer than SUBJECT_MAX
 	 * must still become a message (the subject shortened), not fail. */
 	tu_write_file(dir, "body.txt", "{{note}}\n");
-	tu_write_file(dir, "long.form", "[form]\nmailbox = m\n"
+	path = load_form(dir, "long.form", "[form]\nmailbox = m\n"
 	    "subject = Note: {{note}}\nbody = body.txt\nthanks = /t\n"
-	    "[field note]\nrequired = yes\n");
-	path = tu_path(dir, "long.form");
-	diag_init(&d);
-	assert_int_equal(formdef_load(path, &def, &d), 0);
-	diag_free(&d);
+	    "[field note]\nrequired = yes\n", &def);
 	note = malloc(5001);
 	memset(note, 'n', 5000);
 	note[5000] = '\0';
@@ -702,7 +713,6 @@ test_compose_value_over_render_max(void **state)
 	struct formdef def;
 	struct form_data fd;
 	struct submission s;
-	struct diag d;
 	struct buf msg;
 	char *dir = tu_mkdtemp(), *path, *note;
 	size_t len = RENDER_MAX + RENDER_MAX / 2;
@@ -710,13 +720,9 @@ test_compose_value_over_render_max(void **state)
 	(void)state;
 	/* Twice: the bound counts each place a value goes. */
 	tu_write_file(dir, "body.txt", "Note:\n{{note}}\nAgain:\n{{note}}\n");
-	tu_write_file(dir, "big.form", "[form]\nmailbox = m\n"
+	path = load_form(dir, "big.form", "[form]\nmailbox = m\n"
 	    "subject = Big note\nbody = body.txt\nthanks = /t\n"
-	    "[field note]\nmultiline = yes\n");
-	path = tu_path(dir, "big.form");
-	diag_init(&d);
-	assert_int_equal(formdef_load(path, &def, &d), 0);
-	diag_free(&d);
+	    "[field note]\nmultiline = yes\n", &def);
 	note = malloc(len + 1);
 	assert_non_null(note);
 	memset(note, 'n', len);

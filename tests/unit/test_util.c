@@ -243,6 +243,19 @@ test_is_utf8_len_respected(void **state)
 }
 
 static void
+test_utf8_cut(void **state)
+{
+	(void)state;
+	assert_int_equal(utf8_cut("abc", 3, 5), 3);
+	assert_int_equal(utf8_cut("abc", 3, 2), 2);
+	/* "é" is 2 bytes: never cut in half. */
+	assert_int_equal(utf8_cut("a\xc3\xa9" "b", 4, 2), 1);
+	assert_int_equal(utf8_cut("a\xc3\xa9" "b", 4, 3), 3);
+	assert_int_equal(utf8_cut("\xe2\x82\xac", 3, 2), 0);
+	assert_int_equal(utf8_cut("\xe2\x82\xac", 3, 0), 0);
+}
+
+static void
 test_utf8_chars(void **state)
 {
 	assert_int_equal(utf8_chars("", 0), 0);
@@ -347,6 +360,7 @@ main(void)
 		cmocka_unit_test(test_is_utf8_invalid),
 		cmocka_unit_test(test_is_utf8_len_respected),
 		cmocka_unit_test(test_utf8_chars),
+		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_path_resolve),
 		cmocka_unit_test(test_path_resolve_truncation),
 		cmocka_unit_test(test_random_hex),
