@@ -2,6 +2,7 @@
  * TLS server contexts.  See tls.h.
  */
 #include <openssl/err.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "tls.h"
@@ -26,6 +27,7 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
 {
 	SSL_CTX *ctx;
 	X509 *leaf;
+	int not_after, not_before;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		ssl_error(err, errsz, "SSL_CTX_new", "");
@@ -52,13 +54,23 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errsz)
 		ssl_error(err, errsz, "key does not match certificate", cert);
 		goto fail;
 	}
-	/* Every client would refuse it: say so now, not per handshake. */
+	/*
+	 * Every client would refuse it: say so now, not per handshake.
+	 * X509_cmp_current_time() is 0 only for a date it cannot read.
+	 */
 	leaf = SSL_CTX_get0_certificate(ctx);
-	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+	not_after = X509_cmp_current_time(X509_get0_notAfter(leaf));
+	not_before = X509_cmp_current_time(X509_get0_notBefore(leaf));
+	if (not_after == 0 || not_before == 0) {
+		snprintf(err, errsz, "certificate %s has a validity date that "
+		    "cannot be read", cert);
+		goto fail;
+	}
+	if (not_after < 0) {
 		snprintf(err, errsz, "certificate %s has expired", cert);
 		goto fail;
 	}
-	if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+	if (not_before > 0) {
 		snprintf(err, errsz, "certificate %s is not valid yet", cert);
 		goto fail;
 	}
@@ -74,8 +86,9 @@ tls_days_left(SSL_CTX *ctx)
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
 	int days, secs;
 
+	/* tls_server_ctx() refused a date it cannot read: no false alarm. */
 	if (leaf == NULL || ASN1_TIME_diff(&days, &secs, NULL,
 	    X509_get0_notAfter(leaf)) != 1)
-		return 0;
+		return INT_MAX;
 	return days;
 }
