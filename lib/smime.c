@@ -72,17 +72,25 @@ check_cert(X509 *cert, int signing, unsigned warn_days, const char *file,
 	char name[512];
 	uint32_t ku = X509_get_key_usage(cert);
 	uint32_t xku = X509_get_extended_key_usage(cert);
-	int base, ok = 0, days, secs;
+	int base, ok = 0, days, secs, not_before, not_after;
 	EVP_PKEY *pk = X509_get0_pubkey(cert);
 	time_t now = time(NULL);
 
 	cert_name(cert, name, sizeof(name));
-	if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0) {
+	/* X509_cmp_time() is 0 only for a date it cannot read. */
+	not_before = X509_cmp_time(X509_get0_notBefore(cert), &now);
+	not_after = X509_cmp_time(X509_get0_notAfter(cert), &now);
+	if (not_before == 0 || not_after == 0) {
+		diag_error(d, file, line, "%s (%s) has a validity date that "
+		    "cannot be read", path, name);
+		return -1;
+	}
+	if (not_before > 0) {
 		diag_error(d, file, line, "%s (%s) is not valid yet", path,
 		    name);
 		return -1;
 	}
-	if (X509_cmp_time(X509_get0_notAfter(cert), &now) < 0) {
+	if (not_after < 0) {
 		diag_error(d, file, line, "%s (%s) has expired", path, name);
 		return -1;
 	}

@@ -8,6 +8,7 @@ Nothing here mocks the handler: every request goes to the binary built in
 cgi/formdrop.fcgi.  Only the Python standard library is used.
 """
 
+import base64
 import datetime
 import email
 import email.policy
@@ -186,6 +187,21 @@ def write_config(root, forms=None, limits=None, mailboxes=None,
     conf = root / "formdrop.conf"
     conf.write_text("\n".join(text) + "\n", encoding="utf-8")
     return conf, {k: Path(v) for k, v in mailboxes.items()}
+
+
+def spoil_not_after(path):
+    """Rewrite the PEM certificate at path with the month of its notAfter
+    set to 99: it still parses, but OpenSSL cannot compare the date with
+    the time.  The certificate's first two UTCTimes are its validity."""
+    lines = path.read_text().splitlines()
+    der = bytearray(base64.b64decode("".join(lines[1:-1])))
+    first = der.index(b"\x17\x0d")
+    month = der.index(b"\x17\x0d", first + 1) + 4
+    der[month:month + 2] = b"99"
+    path.write_text("-----BEGIN CERTIFICATE-----\n" +
+                    base64.encodebytes(bytes(der)).decode() +
+                    "-----END CERTIFICATE-----\n")
+    return path
 
 
 def wait_until(pred, timeout=START_TIMEOUT, interval=0.02, proc=None,

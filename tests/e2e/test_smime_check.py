@@ -45,6 +45,7 @@ def pki(request):
             not_after=NOW + 10 * DAY)
     p.issue("expiredesc", "escrow", "Test expired escrow",
             not_before=NOW - 400 * DAY, not_after=NOW - DAY)
+    h.spoil_not_after(p.issue("baddate", "merchant", "Test unreadable date"))
     return p
 
 
@@ -165,6 +166,14 @@ def test_expired_escrow(tmp_root, pki):
 def test_not_yet_valid_recipient(tmp_root, pki):
     conf = write(tmp_root, pki, s.smime_lines(pki, ["notyet"]))
     expect_error(conf, "recipients", "not valid yet", "Test future recipient")
+
+
+def test_unreadable_date_recipient(tmp_root, pki):
+    """A notAfter OpenSSL cannot compare with the time is an error (it
+    passed both date checks)."""
+    conf = write(tmp_root, pki, s.smime_lines(pki, ["merchant", "baddate"]))
+    expect_error(conf, "recipients", "validity date that cannot be read",
+                 "Test unreadable date")
 
 
 def test_rsa_recipient_without_key_encipherment(tmp_root, pki):
