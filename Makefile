@@ -209,7 +209,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --std=c11 --inline-suppr -I lib -I cgi -I pop3d -I devserver \
 	    lib cgi pop3d devserver
-	mandoc -Tlint -Wwarning man/*.[158] 2>/dev/null || true
+	mandoc -Tlint -Wwarning man/*.[158]
 
 clean:
 	rm -rf build cgi/formdrop.fcgi pop3d/formdrop-pop3d \

@@ -9,10 +9,12 @@ set -eu
 # libcrypt, libmicrohttpd, libseccomp.
 BUILD="gcc make pkg-config libc6-dev libfcgi-dev libssl-dev openssl
 libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev"
-# Tests: cmocka, cgi-fcgi, nginx, curl, pytest and cryptography, real
-# POP3 clients (mpop, fetchmail), Dovecot, gpgsm, sslscan, Chromium.
-TEST="libfcgi-bin libcmocka-dev nginx curl python3 python3-pytest
-python3-cryptography mpop fetchmail dovecot-pop3d gpgsm sslscan chromium"
+# Tests: cmocka, cgi-fcgi, spawn-fcgi, nginx, curl, pytest and
+# cryptography, real POP3 clients (mpop, fetchmail), Dovecot, gpgsm,
+# sslscan, Chromium; cppcheck and mandoc for make lint.
+TEST="libfcgi-bin libcmocka-dev spawn-fcgi nginx curl python3 python3-pytest
+python3-cryptography mpop fetchmail dovecot-pop3d gpgsm sslscan chromium
+cppcheck mandoc"
 
 case "${1:-check}" in
 run)	PACKAGES=$BUILD ;;
