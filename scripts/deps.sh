@@ -6,9 +6,10 @@
 set -eu
 
 # Build and run: compiler, libfcgi (FastCGI devkit), OpenSSL, inih,
-# libcrypt, libmicrohttpd, libseccomp.
+# libcrypt, libmicrohttpd, libseccomp; curl for the demo's
+# fetch-newest-order.sh.
 BUILD="gcc make pkg-config libc6-dev libfcgi-dev libssl-dev openssl
-libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev"
+libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev curl"
 # Tests: cmocka, cgi-fcgi, spawn-fcgi, nginx, curl, pytest and
 # cryptography, real POP3 clients (mpop, fetchmail), Dovecot, gpgsm,
 # sslscan, Chromium; cppcheck and mandoc for make lint.

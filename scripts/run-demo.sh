@@ -114,7 +114,7 @@ formdrop demo is ready.
 
 Fetch and decrypt the newest order from a shell:
 
-  scripts/fetch-newest-order.sh
+  scripts/fetch-newest-order.sh merchant $POP3S
 
 Ctrl-C stops everything; the mail stays in spool/demo/mail/.
 ================================================================

@@ -163,13 +163,18 @@ def submit_order(d, marker, blob):
     return id, {k: v for k, v in fields if k not in ("_token", "fd_hp")}
 
 
+def printed_fetch_command(d):
+    """The fetch command the ready banner tells the user to run."""
+    m = re.search(r"^  (scripts/fetch-newest-order\.sh .*)$", d.text(), re.M)
+    assert m, d.text()[-2000:]
+    assert f"127.0.0.1:{d.pop3s}" in m.group(1), m.group(1)
+    return m.group(1)
+
+
 def fetch_newest(d):
-    cmd = ["sh", "scripts/fetch-newest-order.sh", "merchant",
-           f"localhost:{d.pop3s}"]
-    # run-demo.sh prints the command to use; it is the same script.
-    assert "scripts/fetch-newest-order.sh" in d.text()
-    p = subprocess.run(cmd, cwd=d.copy, capture_output=True, timeout=60,
-                       env=h.clean_env())
+    """Run exactly the printed command, as the user would paste it."""
+    p = subprocess.run(["sh", "-c", printed_fetch_command(d)], cwd=d.copy,
+                       capture_output=True, timeout=60, env=h.clean_env())
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     assert "Verification successful" in p.stderr.decode(), p.stderr
     return p.stdout
@@ -240,6 +245,21 @@ def test_make_run_twice(copy, demo):
     ca_before = (demo_dir / "ca.crt").read_bytes()
     conf_before = (demo_dir / "formdrop.conf").read_bytes()
     users_before = (demo_dir / "users").read_bytes()
+
+    # Nothing delivered yet: said so, and a server that does not answer
+    # is not "no messages".
+    cmd = printed_fetch_command(d)
+    p = subprocess.run(["sh", "-c", cmd], cwd=d.copy, capture_output=True,
+                       timeout=60, env=h.clean_env())
+    assert p.returncode == 1 and p.stderr.decode().strip() == \
+        "no messages for merchant yet", p.stderr
+    closed = dh.free_ports(1)[0]
+    p = subprocess.run(["sh", "-c", cmd.replace(f":{d.pop3s}",
+                                                f":{closed}")],
+                       cwd=d.copy, capture_output=True, timeout=60,
+                       env=h.clean_env())
+    assert p.returncode == 1 and "cannot list the messages of merchant" \
+        in p.stderr.decode(), p.stderr
 
     blob = b"Specification\n" + os.urandom(2000)
     id1, _ = submit_order(d, "first-run", blob)
