@@ -354,10 +354,19 @@ worker_run(const struct conf *conf, int listen_fd)
 	struct buf out;
 	struct sigaction sa;
 
+	/*
+	 * SA_RESTART: a stop that arrives while a request is read or written
+	 * must not fail that read or write (libfcgi takes EINTR for an
+	 * error, and the client would get a 400 for a reload).  Reloads
+	 * are the supervisor's: it replaces the workers.
+	 */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_worker_signal;
+	sa.sa_flags = SA_RESTART;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
 	/* A worker whose supervisor is gone (killed) stops too. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent_pid)
 		_exit(0);
@@ -450,12 +459,16 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 				pids[i] = worker_start(conf, listen_fd);
 			}
 	}
-	for (i = 0; i < n; i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGTERM);
-	for (alive = n; alive > 0;) {
-		if (waitpid(-1, &status, 0) == -1 && errno != EINTR)
+	for (i = 0, alive = 0; i < n; i++)
+		if (pids[i] > 0 && kill(pids[i], SIGTERM) == 0)
+			alive++;
+	/* Busy workers finish their request first; a second signal too. */
+	while (alive > 0) {
+		if (waitpid(-1, &status, 0) == -1) {
+			if (errno == EINTR)
+				continue;
 			break;
+		}
 		alive--;
 	}
 	free(pids);

@@ -21,6 +21,7 @@ PID.
 """
 
 import email
+import fcntl
 import email.policy
 import json
 import os
@@ -30,6 +31,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -214,16 +216,26 @@ def _connect(target, timeout):
     return s
 
 
+def unread_bytes(sock):
+    """Bytes sent on a unix stream socket that the peer has not read yet
+    (SIOCOUTQ counts them until the reader takes them)."""
+    return struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ,
+                                          b"\0" * 4))[0]
+
+
 def fcgi_request(target, params, body=b"", *, chunk=32768, send_eof=True,
-                 timeout=h.TIMEOUT):
+                 timeout=h.TIMEOUT, connected=None):
     """One FastCGI request, byte-exact: params as given (CONTENT_LENGTH is
     whatever the test put there), the body as STDIN records; body may be
     bytes or an iterable of bytes, sent from a thread while the answer is
-    read (so a handler that answers early is not blocked by us).  Returns
-    an FcgiResult with .response parsed when the handler answered."""
+    read (so a handler that answers early is not blocked by us).
+    connected(sock) is called once connected.  Returns an FcgiResult with
+    .response parsed when the handler answered."""
     res = FcgiResult()
     start = time.monotonic()
     s = _connect(target, timeout)
+    if connected:
+        connected(s)
     try:
         s.sendall(_record(FCGI_BEGIN_REQUEST,
                           struct.pack("!HB5x", FCGI_RESPONDER, 0)))

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import e2e_helpers as h
+import fault_helpers as fh
 
 URLENC = "application/x-www-form-urlencoded"
 FIELDS = [("name", "Life Cycle"), ("email", "life@example.org"),
@@ -83,6 +84,44 @@ def test_sigterm_while_busy_finishes_request(make_stack):
         assert r.status in (502, 503), r
         assert os.listdir(s.maildirs["contact"] / "new") == []
     assert os.listdir(s.maildirs["contact"] / "tmp") == []
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+def test_signal_during_body_read_finishes_request(tmp_root, request, sig):
+    """A reload (SIGHUP) or stop (SIGTERM) that reaches a worker blocked
+    reading a request's body does not fail the read: the request is
+    answered and delivered (it got 400, "could not be read", which tells
+    the client not to send it again).  The worker is known to be in the
+    body when it has read everything sent so far; the signal has reached
+    it when the idle workers, signalled in the same loop, are gone."""
+    s = fh.start_stack(request, tmp_root, nginx=False, workers=3)
+    idle_before = set(s.workers_pids())
+    body = h.urlencode(FIELDS[:2] + [("message", "x" * 4000)])
+    first, rest = body[:10], body[10:]
+    log = s.handler.log
+    state = {}
+
+    def parts():
+        yield first
+        sock = state["sock"]
+        fh.wait_for(lambda: fh.unread_bytes(sock) == 0,
+                    what="the worker to read the first bytes")
+        os.kill(s.supervisor, getattr(signal, sig))
+        fh.wait_for(lambda: len(idle_before - set(s.workers_pids())) >= 2,
+                    what="the idle workers to be signalled and gone")
+        yield rest
+
+    env = fh.fcgi_env(body_len=len(body))
+    env["HTTP_ACCEPT"] = "application/json"
+    snap = s.snap()
+    r = fh.fcgi_request(str(s.handler.sock), env, parts(),
+                        connected=lambda sock: state.update(sock=sock))
+    assert r.response is not None, (r, h.read_log(log))
+    assert r.response.status == 200, (r.response, h.read_log(log))
+    h.single_delivery(s.maildirs, snap, "contact")
+    if sig == "SIGTERM":
+        assert s.handler.proc.wait(timeout=10) == 0
+        assert "stopped" in h.read_log(log)
 
 
 def test_tcp_listener(make_stack, need_cgi_fcgi):
