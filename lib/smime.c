@@ -141,6 +141,14 @@ load_recipient(const char *path, struct smime *sm, unsigned warn_days,
 		    path);
 		return -1;
 	}
+	/* A second person's certificate here would silently not be used. */
+	if (sk_X509_num(sk) > 1) {
+		diag_error(d, file, line, "%s holds %d certificates: give each "
+		    "recipient a file of its own (no chain is needed)", path,
+		    sk_X509_num(sk));
+		sk_X509_pop_free(sk, X509_free);
+		return -1;
+	}
 	x = sk_X509_shift(sk);
 	sk_X509_pop_free(sk, X509_free);
 	if (check_cert(x, 0, warn_days, file, line, path, d) == -1) {

@@ -202,6 +202,16 @@ def test_signer_without_email_protection(tmp_root, pki):
                  "Test no emailProtection")
 
 
+def test_two_certificates_in_one_recipient_file(tmp_root, pki):
+    """Two people's certificates bundled in one file: only the first was
+    used, and the second could not read the orders."""
+    both = tmp_root / "both.crt"
+    both.write_bytes(pki.crt("merchant").read_bytes() +
+                     pki.crt("staff").read_bytes())
+    conf = write(tmp_root, pki, s.smime_lines(pki, [both]))
+    expect_error(conf, "recipients", f"{both} holds 2 certificates")
+
+
 @pytest.mark.parametrize("what", ["missing", "garbage", "directory"])
 def test_unreadable_recipient_file(tmp_root, pki, what):
     path = tmp_root / "broken.crt"
