@@ -10,6 +10,7 @@
  *	--check				validate the configuration and exit
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -250,6 +251,22 @@ proc_getenv(const char *name, void *arg)
 	return getenv(name);
 }
 
+/*
+ * A worker holds forms in clear, and the key of the upload spool: no
+ * core dump (of a crash, or of the seccomp filter's SIGSYS) may write
+ * them to disk.  Not dumpable also keeps other processes of the same
+ * user out of its memory (ptrace, /proc/PID/mem).
+ */
+static void
+forbid_core_dumps(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0) == -1)
+		fatal("cannot forbid core dumps");
+}
+
 static void
 serve_cgi(const struct conf *conf)
 {
@@ -257,6 +274,7 @@ serve_cgi(const struct conf *conf)
 	struct response resp;
 	struct buf out;
 
+	forbid_core_dumps();
 	request_from_env(&req, proc_getenv, NULL);
 	req.read = cgi_read;
 	req.open_ended = 1;
@@ -372,6 +390,7 @@ worker_run(const struct conf *conf, int listen_fd)
 		_exit(0);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
+	forbid_core_dumps();
 	confine(conf);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		in_request = 1;

@@ -5,6 +5,7 @@ SIGTERM, replaced when one dies), and refusing to start on a bad config.
 """
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -159,6 +160,33 @@ def test_spawn_fcgi_fd0(tmp_root, need_spawn_fcgi, need_cgi_fcgi):
     finally:
         h.stop_process(proc)
         h.kill_group_leftovers(proc.pid)
+
+
+def test_worker_dumps_no_core(tmp_root):
+    """A worker holds forms in clear: a crash must not write them to disk
+    in a core file, even when started with core dumps allowed."""
+    conf, _ = h.write_config(tmp_root)
+    sock, log = tmp_root / "h.sock", tmp_root / "handler.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            ["prlimit", "--core=unlimited", "--", str(h.HANDLER), "-f", "-c",
+             str(conf), "-s", f"unix:{sock}", "-w", "1"], cwd=tmp_root,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            env=h.clean_env(), start_new_session=True)
+    try:
+        h.wait_until(lambda: h.can_connect_unix(sock) and children(proc.pid),
+                     proc=proc, what="the worker", log=log)
+        worker = children(proc.pid)[0]
+        limits = open(f"/proc/{worker}/limits").read()
+        assert re.search(r"^Max core file size +0 +0 ", limits, re.M), limits
+        os.kill(worker, signal.SIGSEGV)
+        h.wait_until(lambda: f"worker {worker} killed by signal 11" in
+                     h.read_log(log), proc=proc, what="the crash logged",
+                     log=log)
+    finally:
+        h.stop_process(proc)
+    cores = [p for p in tmp_root.rglob("core*")]
+    assert cores == [], cores
 
 
 def test_worker_death_is_survived(make_stack, need_cgi_fcgi):
