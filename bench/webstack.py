@@ -168,8 +168,8 @@ class PKI:
         (self.dir / "gateway_rsa-chain.crt").write_bytes(
             (self.dir / "gateway_rsa.crt").read_bytes() +
             (self.dir / "ca.crt").read_bytes())
-        for p in self.dir.iterdir():
-            os.chmod(p, 0o644)
+        for p in self.dir.iterdir():     # the handler refuses a key all read
+            os.chmod(p, 0o600 if p.suffix == ".key" else 0o644)
 
     def p(self, name):
         return self.dir / name

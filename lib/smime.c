@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -164,6 +165,7 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
     int line, struct diag *d)
 {
 	STACK_OF(X509) *sk;
+	struct stat st;
 	BIO *in;
 
 	if ((sk = read_certs(p->sign_cert)) == NULL) {
@@ -176,6 +178,13 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
 	if (check_cert(sm->signer, 1, p->warn_days, file, line, p->sign_cert,
 	    d) == -1)
 		return -1;
+	/* Whoever reads it can sign orders as the site. */
+	if (stat(p->sign_key, &st) == 0 && (st.st_mode & S_IROTH)) {
+		diag_error(d, file, line, "%s is readable by every user (mode "
+		    "%04o): chmod o-r it", p->sign_key,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
 	if ((in = BIO_new_file(p->sign_key, "r")) == NULL ||
 	    (sm->signkey = PEM_read_bio_PrivateKey(in, NULL, NULL,
 	    NULL)) == NULL) {

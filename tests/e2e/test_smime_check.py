@@ -232,6 +232,19 @@ def test_sign_key_not_matching_sign_cert(tmp_root, pki):
     assert str(pki / "gateway-chain.crt") in err, err
 
 
+def test_sign_key_readable_by_everyone(tmp_root, pki):
+    key = tmp_root / "gateway.key"
+    key.write_bytes(pki.key("gateway").read_bytes())
+    os.chmod(key, 0o644)
+    conf = write(tmp_root, pki, [f"sign_cert = {pki / 'gateway-chain.crt'}",
+                                 f"sign_key = {key}"])
+    expect_error(conf, "sign_key", f"{key} is readable by every user "
+                 "(mode 0644)")
+    os.chmod(key, 0o640)
+    rc, err = run_check(conf)
+    assert rc == 0, err
+
+
 def test_sign_cert_without_sign_key(tmp_root, pki):
     conf = write(tmp_root, pki, [f"sign_cert = {pki / 'gateway-chain.crt'}"])
     expect_error(conf, "sign_cert", "sign_key")
