@@ -41,6 +41,10 @@
 
 static const char msg_busy[] = "Your submission could not be stored right "
     "now and was not received. Please try again in a few minutes.";
+/* A twin still in flight may yet be delivered: "not received" is unsure. */
+static const char msg_twin_busy[] = "The same submission is still being "
+    "processed. Please send it again in a minute: it will not be "
+    "delivered twice.";
 
 /* Everything one request carries through the pipeline. */
 struct job {
@@ -608,6 +612,7 @@ process(struct job *j, struct form_data *data)
 	struct submission sub;
 	struct screen sc;
 	char id[ONCE_ID_MAX + 1], where[8192], why[64];
+	struct once claim = { .fd = -1 };
 	enum once_status os = ONCE_NEW;
 
 	screen_submission(j->conf, j->def, data, j->req->idempotency_key, &sc);
@@ -633,20 +638,23 @@ process(struct job *j, struct form_data *data)
 		    "Please correct the fields marked below.", why);
 		return;
 	}
-	if (sc.has_key && (os = once_begin(j->once_dir, sc.key, ONCE_WAIT_MS,
-	    id)) == ONCE_DONE) {
+	if (sc.has_key && (os = once_begin(&claim, j->once_dir, sc.key,
+	    ONCE_WAIT_MS, id)) == ONCE_DONE) {
 		/* The same submission again: the same answer, no message. */
 		respond_success(j, id, "duplicate of an earlier submission");
 		return;
 	}
-	if (os == ONCE_BUSY || os == ONCE_ERROR) {
-		respond_error(j, 503, msg_busy, os == ONCE_BUSY ?
-		    "a twin request is still being delivered" :
-		    "idempotency records unusable");
+	if (os == ONCE_BUSY) {
+		respond_error(j, 503, msg_twin_busy,
+		    "a twin request is still being delivered");
+		return;
+	}
+	if (os == ONCE_ERROR) {
+		respond_error(j, 503, msg_busy, "idempotency records unusable");
 		return;
 	}
 	if (sc.has_key && rate_limited(j)) {
-		once_abort(j->once_dir, sc.key);
+		once_abort(&claim);
 		return;
 	}
 	memset(&sub, 0, sizeof(sub));
@@ -660,15 +668,18 @@ process(struct job *j, struct form_data *data)
 	sub.spam = sc.spam;
 	if (submission_make_id(&sub) == -1) {
 		respond_error(j, 503, msg_busy, "no randomness for the id");
+	} else if (sc.has_key && once_prepare(&claim, sub.id) == -1) {
+		/* Recorded after delivery, a full disk would let a retry
+		 * deliver twice: fail now, while nothing is delivered. */
+		respond_error(j, 503, msg_busy, "cannot record the idempotency "
+		    "key");
 	} else if (deliver(j, mb, &sub, where, sizeof(where)) == 0) {
-		if (sc.has_key && once_finish(j->once_dir, sc.key, sub.id) == -1)
+		if (sc.has_key && once_finish(&claim) == -1)
 			log_warn("%s: cannot record idempotency key", sub.id);
-		sc.has_key = 0;
 		/* Spam gets the same answer: a bot learns nothing. */
 		respond_success(j, sub.id, where);
 	}
-	if (sc.has_key)
-		once_abort(j->once_dir, sc.key);
+	once_abort(&claim);	/* still held: nothing was delivered */
 	if (++served % ONCE_CLEAN_EVERY == 0)
 		once_clean(j->once_dir, ONCE_RECORD_MAX_AGE);
 }

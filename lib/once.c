@@ -1,14 +1,20 @@
 /*
  * Idempotency records for the handler worker.  Files in dir:
  *
- *	KEY.claim	held while the first request delivers (O_EXCL)
- *	KEY		the record: the submission id, written via a
- *			temporary file and rename, so it is whole or absent
+ *	KEY.claim	made by the first request with the key, which holds
+ *			it locked (flock) until it is done and writes the
+ *			submission id into it before delivering
+ *	KEY		the record: the claim renamed once the message is
+ *			delivered, so it is whole or absent
  *
- * A claim whose owner died (older than CLAIM_STALE seconds) is taken
- * over.  Works across processes on one host; on NFS, O_EXCL and rename
- * are atomic as well.
+ * A claim that nobody holds locked was left by a request that died
+ * before its message was delivered: the kernel drops a lock with its
+ * holder, so no age has to be guessed, and a slow delivery is never
+ * taken for a dead one.  The claim is then taken over.  Works across
+ * processes on one host (keep the state folder on a local disk: flock
+ * over NFS is not to be relied on).
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -23,8 +29,8 @@
 #include "once.h"
 #include "util.h"
 
-#define CLAIM_STALE	120	/* seconds: no delivery takes this long */
 #define POLL_MS		20
+#define LOCK_TRIES	100	/* claims renamed under us, in a row */
 
 void
 once_key(const char *form, const char *value, char out[ONCE_KEY_HEX + 1])
@@ -42,11 +48,15 @@ once_key(const char *form, const char *value, char out[ONCE_KEY_HEX + 1])
 }
 
 static int
-paths(const char *dir, const char *key, char *rec, char *claim, size_t sz)
+paths(struct once *o, const char *dir, const char *key)
 {
-	if ((size_t)snprintf(rec, sz, "%s/%s", dir, key) >= sz ||
-	    (size_t)snprintf(claim, sz, "%s/%s.claim", dir, key) >= sz)
+	o->fd = -1;
+	if ((size_t)snprintf(o->rec, sizeof(o->rec), "%s/%s", dir, key) >=
+	    sizeof(o->rec) || (size_t)snprintf(o->claim, sizeof(o->claim),
+	    "%s/%s.claim", dir, key) >= sizeof(o->claim)) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	return 0;
 }
 
@@ -68,89 +78,133 @@ read_record(const char *rec, char id[ONCE_ID_MAX + 1])
 	return 1;
 }
 
+static void
+fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return;
+	*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Open and lock o's claim, making dir again if it was removed.  1: held
+ * in o->fd; 0: a live request holds it; -1: error (errno).
+ */
+static int
+lock_claim(struct once *o, const char *dir)
+{
+	struct stat held, named;
+	int fd, tries;
+
+	for (tries = 0; tries < LOCK_TRIES; tries++) {
+		fd = open(o->claim, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd == -1 && errno == ENOENT &&
+		    (mkdir(dir, 0700) == 0 || errno == EEXIST))
+			fd = open(o->claim, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd == -1)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			close(fd);
+			return errno == EWOULDBLOCK ? 0 : -1;
+		}
+		/*
+		 * The holder before us may have renamed or removed the file
+		 * we opened before we locked it: ours only if it still has
+		 * the claim's name.
+		 */
+		if (fstat(fd, &held) == 0 && stat(o->claim, &named) == 0 &&
+		    held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+			o->fd = fd;
+			return 1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int
 once_peek(const char *dir, const char *key, char id[ONCE_ID_MAX + 1])
 {
-	char rec[4096], claim[4096];
+	struct once o;
 
-	if (paths(dir, key, rec, claim, sizeof(rec)) == -1)
+	if (paths(&o, dir, key) == -1)
 		return 0;
-	return read_record(rec, id) == 1;
+	return read_record(o.rec, id) == 1;
 }
 
 enum once_status
-once_begin(const char *dir, const char *key, int wait_ms,
+once_begin(struct once *o, const char *dir, const char *key, int wait_ms,
     char id[ONCE_ID_MAX + 1])
 {
-	char rec[4096], claim[4096];
-	struct stat st;
-	int fd, r, waited = 0;
+	int r, waited = 0;
 
-	if (paths(dir, key, rec, claim, sizeof(rec)) == -1) {
-		errno = ENAMETOOLONG;
+	if (paths(o, dir, key) == -1)
 		return ONCE_ERROR;
-	}
 	for (;;) {
-		if ((r = read_record(rec, id)) != 0)
+		if ((r = read_record(o->rec, id)) != 0)
 			return r == 1 ? ONCE_DONE : ONCE_ERROR;
-		if ((fd = open(claim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600)) != -1) {
-			close(fd);
-			/* The record may have landed just before our claim. */
-			if ((r = read_record(rec, id)) != 0) {
-				unlink(claim);
-				return r == 1 ? ONCE_DONE : ONCE_ERROR;
-			}
-			return ONCE_NEW;
-		}
-		if (errno != EEXIST)
+		if ((r = lock_claim(o, dir)) == -1)
 			return ONCE_ERROR;
-		if (stat(claim, &st) == 0 &&
-		    time(NULL) - st.st_mtime > CLAIM_STALE) {
-			unlink(claim);	/* its owner died mid-delivery */
-			continue;
-		}
+		if (r == 1)
+			break;
 		if (waited >= wait_ms)
 			return ONCE_BUSY;
 		usleep(POLL_MS * 1000);
 		waited += POLL_MS;
 	}
+	/* The record may have landed just before we locked. */
+	if ((r = read_record(o->rec, id)) != 0) {
+		once_abort(o);
+		return r == 1 ? ONCE_DONE : ONCE_ERROR;
+	}
+	return ONCE_NEW;
 }
 
 int
-once_finish(const char *dir, const char *key, const char *id)
+once_prepare(struct once *o, const char *id)
 {
-	char rec[4096], claim[4096], tmp[4200];
-	int fd, ok, dfd;
+	char line[ONCE_ID_MAX + 2];
+	int n;
 
-	if (paths(dir, key, rec, claim, sizeof(rec)) == -1 ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", claim) >= sizeof(tmp))
+	/* A dead request's id may be here: the newline ends ours. */
+	n = snprintf(line, sizeof(line), "%s\n", id);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    pwrite(o->fd, line, (size_t)n, 0) != n || fsync(o->fd) == -1)
 		return -1;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		return -1;
-	ok = write(fd, id, strlen(id)) == (ssize_t)strlen(id) &&
-	    fsync(fd) == 0;
-	close(fd);
-	if (!ok || rename(tmp, rec) == -1) {
-		unlink(tmp);
-		return -1;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(dfd);
-		close(dfd);
-	}
-	unlink(claim);
 	return 0;
 }
 
-void
-once_abort(const char *dir, const char *key)
+int
+once_finish(struct once *o)
 {
-	char rec[4096], claim[4096];
+	int r = -1;
 
-	if (paths(dir, key, rec, claim, sizeof(rec)) == 0)
-		unlink(claim);
+	if (rename(o->claim, o->rec) == 0) {
+		fsync_dir_of(o->rec);
+		r = 0;
+	}
+	close(o->fd);
+	o->fd = -1;
+	return r;
+}
+
+void
+once_abort(struct once *o)
+{
+	if (o->fd == -1)
+		return;
+	unlink(o->claim);	/* still locked: nobody takes it meanwhile */
+	close(o->fd);
+	o->fd = -1;
 }
 
 int

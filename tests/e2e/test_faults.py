@@ -127,6 +127,41 @@ def test_disk_full_during_large_upload(request, tmp_root, size, where):
     assert len(os.listdir(box / "new")) == 1
 
 
+def test_full_state_folder_never_delivers_twice(request, tmp_root):
+    """The idempotency records' folder is full: a submission with a key is
+    refused before anything is delivered (it was delivered, then its record
+    could not be written, and the client's retry was delivered again)."""
+    once = tmp_root / "state" / "once"
+    once.mkdir(parents=True)
+    fh.mount_tmpfs(request, once, "64k")
+    fd = os.open(once / "fill", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+    s = fh.start_stack(request, tmp_root)
+    box = s.maildirs["contact"]
+
+    def post():
+        return h.http_request(
+            s.nginx.port, "POST", "/submit/contact", h.urlencode(contact(1)),
+            {"Content-Type": "application/x-www-form-urlencoded",
+             "Accept": "application/json",
+             "Idempotency-Key": "order-42"})
+
+    r = post()
+    assert_503(r)
+    assert os.listdir(box / "new") == [], "delivered, then refused"
+    assert "cannot record the idempotency key" in s.handler.log_text()
+    (once / "fill").unlink()
+    first = h.check_success(post(), "contact", accept_json=True)
+    again = h.check_success(post(), "contact", accept_json=True)
+    assert first == again
+    assert len(os.listdir(box / "new")) == 1
+
+
 @pytest.mark.parametrize("what", ["maildir", "new", "tmp"])
 def test_readonly_spool_503_then_recovers(request, tmp_root, what):
     s = fh.start_stack(request, tmp_root, nginx=True)

@@ -28,6 +28,7 @@ headless Chromium, on the shipped forms or copies with shorter ages.
                 post.
 """
 
+import fcntl
 import json
 import os
 import pwd
@@ -412,18 +413,24 @@ def test_race_50_twins_one_message(st):
 
 def twins_in_flight(stack, form, n, hold=1.5):
     """n twins of one submission while the first of them is still
-    delivering: the test holds the claim file of its token (as a slow
-    delivery would), then lets them go.  (responses, Boxes)."""
+    delivering: the test holds the claim of its token locked (as a slow
+    delivery would), then drops it as a delivery that failed would.
+    (responses, Boxes)."""
     tok = s.mint(stack.key(), form, int(time.time()) - 10)
     claim = (stack.state / "once" /
              (s.once_key(form, s.parse_token(tok)["nonce"]) + ".claim"))
-    claim.touch()
-    threading.Timer(hold, lambda: claim.unlink(missing_ok=True)).start()
+    fd = os.open(claim, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def drop():
+        claim.unlink(missing_ok=True)
+        os.close(fd)
+    timer = threading.Timer(hold, drop)
+    timer.start()
     try:
         return race_twins(stack, form, n, token=tok, encoding="json")
     finally:
-        time.sleep(max(0, hold + 0.1))
-        claim.unlink(missing_ok=True)
+        timer.join()
 
 
 def test_twins_in_flight_wait_for_first_answer(st):
