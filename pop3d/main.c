@@ -127,19 +127,33 @@ is_loopback_spec(const char *spec)
 	return strncmp(spec, "127.", 4) == 0 || strncmp(spec, "[::1]:", 6) == 0;
 }
 
+/*
+ * The account sessions run as when started as root, or die: NULL when not
+ * root.  --check asks too, so that it passes only what starts.
+ */
+static struct passwd *
+service_user(const char *user)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return NULL;
+	if (user == NULL)
+		fatalx_code(EX_CONFIG, "started as root: set user = NAME in "
+		    "[pop3] (the account sessions run as)");
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx_code(EX_CONFIG, "no such user: %s", user);
+	return pw;
+}
+
 /* Started as root: become the service user for good, or die. */
 static void
 drop_privileges(const char *user)
 {
 	struct passwd *pw;
 
-	if (geteuid() != 0)
+	if ((pw = service_user(user)) == NULL)
 		return;
-	if (user == NULL)
-		fatalx_code(EX_CONFIG, "started as root: set user = NAME in "
-		    "[pop3] (the account sessions run as)");
-	if ((pw = getpwnam(user)) == NULL)
-		fatalx_code(EX_CONFIG, "no such user: %s", user);
 	if (pw->pw_uid == 0) {
 		log_warnx("user = %s is root: sessions keep every privilege",
 		    user);
@@ -459,6 +473,7 @@ main(int argc, char *argv[])
 		log_warnx("the TLS certificate %s expires in %d day(s)",
 		    conf.pop3.certificate, days);
 	if (check) {
+		(void)service_user(conf.pop3.run_as);
 		printf("%s: OK, %zu POP3 user(s)\n", conf_path, users.n);
 		userdb_free(&users);
 		SSL_CTX_free(tls);

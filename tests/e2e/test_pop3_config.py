@@ -7,6 +7,7 @@ hashes as Dovecot's doveadm makes them.
 """
 
 import datetime
+import os
 import re
 import subprocess
 import warnings
@@ -193,6 +194,18 @@ def test_check_certificate_date_unreadable(good, pki):
     err = expect_config_error(good.conf, re.escape(
         f"certificate {path} has a validity date that cannot be read"))
     assert "expires in" not in err, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the user matters as root")
+def test_check_as_root_needs_the_service_user(good):
+    """--check passes only what starts: as root, a [pop3] without user =
+    (or naming no account) is an error, as it is at start."""
+    rewrite(good.conf, drop=["user ="])
+    expect_config_error(good.conf, re.escape("started as root: set user = "
+                                             "NAME in [pop3]"))
+    rewrite(good.conf, add=["user = no-such-account-here"])
+    expect_config_error(good.conf, re.escape("no such user: "
+                                             "no-such-account-here"))
 
 
 def test_check_plaintext_password_in_users_file(good):
