@@ -127,7 +127,7 @@ e2e-asan: all build/asan/formdrop.fcgi build/asan/formdrop-pop3d
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	FORMDROP_FCGI=$(CURDIR)/build/asan/formdrop.fcgi \
 	FORMDROP_POP3D=$(CURDIR)/build/asan/formdrop-pop3d \
-	    $(PYTHON) -m pytest -q $(E2E_ASAN_TESTS)
+	    $(PYTHON) -m pytest -q -rs $(E2E_ASAN_TESTS)
 
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; \
@@ -142,7 +142,7 @@ replay: $(REPLAY_BINS)
 	    build/asan/fuzz/replay_$$f tests/fuzz/corpus/$$f || exit 1; done
 
 e2e: all
-	$(PYTHON) -m pytest -q tests/e2e
+	$(PYTHON) -m pytest -q -rs tests/e2e
 
 check: deps all lint unit unit-asan replay e2e e2e-asan bench-quick
 	@echo "make check: all tests passed"
