@@ -524,7 +524,7 @@ deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
 	struct maildir_delivery d;
 
 	if (sub->spam != NULL) {
-		if (maildir_folder(mb->maildir, ".Junk", box,
+		if (maildir_folder(mb->maildir, MAILDIR_JUNK, box,
 		    sizeof(box)) == -1) {
 			snprintf(why, sizeof(why), "cannot make %s/.Junk: %s",
 			    mb->maildir, strerror(errno));

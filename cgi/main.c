@@ -427,6 +427,29 @@ worker_start(const struct conf *conf, int listen_fd)
 }
 
 /*
+ * Remove what crashed deliveries left in each Maildir's tmp/ and in its
+ * spam folder's: at start and at every reload.
+ */
+static void
+clean_maildirs(const struct conf *conf)
+{
+	char junk[4096];
+	const char *box;
+	size_t i;
+	int n;
+
+	for (i = 0; i < conf->nboxes; i++) {
+		box = conf->boxes[i].maildir;
+		if ((n = maildir_clean_tmp(box, MAILDIR_TMP_MAX_AGE)) > 0)
+			log_info("removed %d stale file(s) from %s/tmp", n, box);
+		snprintf(junk, sizeof(junk), "%s/%s", box, MAILDIR_JUNK);
+		if ((n = maildir_clean_tmp(junk, MAILDIR_TMP_MAX_AGE)) > 0)
+			log_info("removed %d stale file(s) from %s/tmp", n,
+			    junk);
+	}
+}
+
+/*
  * Keep n workers running until a signal says stop; on SIGHUP, reload and
  * replace the workers, each after its current request.
  */
@@ -449,10 +472,12 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 	while (!stopping) {
 		if (reloading) {
 			reloading = 0;
-			if (reload_conf(conf) == 0)
+			if (reload_conf(conf) == 0) {
+				clean_maildirs(conf);
 				for (i = 0; i < n; i++)
 					if (pids[i] > 0)
 						kill(pids[i], SIGTERM);
+			}
 		}
 		pid = waitpid(-1, &status, 0);
 		if (pid == -1) {
@@ -493,18 +518,6 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 	free(pids);
 }
 
-static void
-clean_maildirs(const struct conf *conf)
-{
-	size_t i;
-	int n;
-
-	for (i = 0; i < conf->nboxes; i++)
-		if ((n = maildir_clean_tmp(conf->boxes[i].maildir,
-		    MAILDIR_TMP_MAX_AGE)) > 0)
-			log_info("removed %d stale file(s) from %s/tmp", n,
-			    conf->boxes[i].maildir);
-}
 
 int
 main(int argc, char *argv[])

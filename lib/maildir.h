@@ -45,8 +45,11 @@ int	maildir_begin(struct maildir_delivery *d, const char *path,
 int	maildir_commit(struct maildir_delivery *d, char *name, size_t namesz);
 void	maildir_abort(struct maildir_delivery *d);
 
+/* The Maildir++ folder that spam goes to. */
+#define MAILDIR_JUNK	".Junk"
+
 /*
- * The Maildir++ folder (".Junk") of the Maildir at path, created when
+ * The Maildir++ folder (MAILDIR_JUNK) of the Maildir at path, created when
  * missing, into out.  0, or -1 with errno set.
  */
 int	maildir_folder(const char *path, const char *folder, char *out,

@@ -125,6 +125,28 @@ def test_signal_during_body_read_finishes_request(tmp_root, request, sig):
         assert "stopped" in h.read_log(log)
 
 
+def test_reload_cleans_tmp_and_junk_tmp(tmp_root, request):
+    """Files a crash left in tmp/ for over 36 hours (maildir(5)) are
+    removed at a reload too, also from the spam folder's tmp/ (only the
+    inbox's, at start, before)."""
+    s = fh.start_stack(request, tmp_root, nginx=False, workers=1)
+    box = s.maildirs["contact"]
+    junk = h.make_maildir(box / ".Junk")
+    old = {d: d / "tmp" / f"1.M1P1Q1R{i}.crashed" for i, d in
+           enumerate((box, junk))}
+    young = junk / "tmp" / "2.M2P2Q2R2.delivering"
+    for path, age in [(p, fh.STALE_AGE + 3600) for p in old.values()] + \
+            [(young, 60)]:
+        path.write_bytes(b"partial\n")
+        fh.age_file(path, age)
+    os.kill(s.supervisor, signal.SIGHUP)
+    fh.wait_for(lambda: f"removed 1 stale file(s) from {junk}/tmp" in
+                s.handler.log_text(), what="the spam folder cleaned")
+    assert f"removed 1 stale file(s) from {box}/tmp" in s.handler.log_text()
+    assert not any(p.exists() for p in old.values())
+    assert young.exists()
+
+
 def test_tcp_listener(make_stack, need_cgi_fcgi):
     port = h.free_port()
     s = make_stack(nginx=True, listen=f"127.0.0.1:{port}")
