@@ -227,6 +227,18 @@ fail:
 	return -1;
 }
 
+static int
+fsync_dir(const char *path)
+{
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
 int
 maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
 {
@@ -251,6 +263,9 @@ maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
 	if (path_resolve(sub, sizeof(sub), out, "maildirfolder") == 0 &&
 	    (fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
 		close(fd);
+	/* A message delivered into it must not vanish with the folder. */
+	if (fsync_dir(out) == -1 || fsync_dir(path) == -1)
+		return -1;
 	return 0;
 }
 
