@@ -539,6 +539,7 @@ main(int argc, char *argv[])
 	struct conf conf;
 	struct diag diag;
 
+	log_init("formdrop.fcgi", 1);	/* option errors, under our name */
 	while ((ch = getopt_long(argc, argv, "b:c:fhs:w:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {

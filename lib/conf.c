@@ -706,8 +706,9 @@ conf_load(const char *path, enum conf_mode mode, struct conf *c,
 	c->limits.field_max = DEFAULT_FIELD_MAX;
 	c->limits.files_max = DEFAULT_FILES_MAX;
 	c->limits.file_max = DEFAULT_FILE_MAX;
-	inifile_parse(path, conf_key, &l, d);
-	conf_finish(&l, mode);
+	/* A file not read has no missing keys to report. */
+	if (inifile_parse(path, conf_key, &l, d) != INIFILE_UNREADABLE)
+		conf_finish(&l, mode);
 	if (d->errors > before) {
 		conf_free(c);
 		return -1;

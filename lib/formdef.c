@@ -629,8 +629,8 @@ formdef_load(const char *path, struct formdef *def, struct diag *d)
 	if (!is_field_name(def->name))
 		diag_error(d, path, 0, "form name \"%s\": use letters, "
 		    "digits, _ and -", def->name);
-	inifile_parse(path, loader_key, &l, d);
-	loader_finish(&l);
+	if (inifile_parse(path, loader_key, &l, d) != INIFILE_UNREADABLE)
+		loader_finish(&l);
 	free(l.body_file);
 	if (d->errors > before) {
 		formdef_free(def);

@@ -127,7 +127,7 @@ inifile_parse(const char *path, inifile_handler fn, void *ctx, struct diag *d)
 
 	if ((f.fp = fopen(path, "r")) == NULL) {
 		diag_error(d, path, 0, "cannot open: %s", strerror(errno));
-		return -1;
+		return INIFILE_UNREADABLE;
 	}
 	r = inifile_run(&f);
 	fclose(f.fp);

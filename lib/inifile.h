@@ -20,8 +20,10 @@ typedef int (*inifile_handler)(void *ctx, const char *section,
 
 /*
  * Parse path, calling fn for each key.  0 when the file was read without
- * any error, -1 otherwise (each error is in d).
+ * any error, INIFILE_UNREADABLE when it could not be opened, -1
+ * otherwise (each error is in d).
  */
+#define INIFILE_UNREADABLE	(-2)
 int	inifile_parse(const char *path, inifile_handler fn, void *ctx,
 	    struct diag *d);
 /* The same over a string in memory (used by tests and fuzzing). */

@@ -80,6 +80,24 @@ def test_good_config_passes(tmp_root):
     assert rc == 0, err
 
 
+def test_missing_config_is_one_error(tmp_root):
+    """A file that cannot be opened: that, and not also the keys it
+    "lacks" (it went on to say "[formdrop] has no forms = FOLDER")."""
+    missing = tmp_root / "nowhere.conf"
+    rc, err = run_check(missing)
+    assert rc == EX_CONFIG, err
+    assert err.strip() == f"{missing}: cannot open: No such file or " \
+        "directory", err
+
+
+def test_bad_option_names_the_program():
+    p = subprocess.run([str(h.HANDLER), "-w", "0"], capture_output=True,
+                       timeout=20, env=h.clean_env())
+    assert p.returncode == 64
+    assert p.stderr.decode().startswith("formdrop.fcgi: -w wants 1 to "), \
+        p.stderr
+
+
 def test_good_config_from_environment(tmp_root):
     conf, _ = h.write_config(tmp_root)
     rc, err = run_check(env_conf=conf)
