@@ -157,7 +157,8 @@ teardown(void **state)
 }
 
 /* Serve one request; the body is len bytes of data (NULL: none). */
-static void
+/* Serve one request; the number of body bytes the handler read. */
+static size_t
 serve(struct fixture *f, const char *method, const char *path,
     const char *ctype, const char *clen, const char *accept,
     const char *data, size_t len, struct response *resp)
@@ -177,6 +178,7 @@ serve(struct fixture *f, const char *method, const char *path,
 	req.arg = &b;
 	response_init(resp);
 	handler_serve(&f->conf, &req, resp);
+	return b.off;
 }
 
 /* A urlencoded POST of data with a correct Content-Length. */
@@ -375,8 +377,9 @@ test_413(void **state)
 	memset(big, 'x', 8192);
 	memcpy(big, "message=", 8);
 	/* Content-Length over body_max (4K): refused before reading. */
-	serve(f, "POST", "/contact", "application/x-www-form-urlencoded",
-	    "4097", NULL, big, 4097, &r);
+	assert_int_equal(serve(f, "POST", "/contact",
+	    "application/x-www-form-urlencoded", "4097", NULL, big, 4097, &r),
+	    0);
 	assert_int_equal(r.status, 413);
 	response_free(&r);
 	/* No Content-Length, and a body over the limit. */
