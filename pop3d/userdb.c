@@ -110,13 +110,39 @@ make_dummy(struct userdb *db)
 	return r;
 }
 
+enum { LINE_LONG = 1, LINE_NUL = 2 };
+
+/*
+ * One line of fp, without its end, into line (size bytes); 0, or -1 at
+ * the end of the file.  *bad says why the line cannot be taken: longer
+ * than line, or holding a NUL (which would cut it short unseen).
+ */
+static int
+read_line(FILE *fp, char *line, size_t size, int *bad)
+{
+	size_t len = 0;
+	int c;
+
+	*bad = 0;
+	while ((c = getc(fp)) != EOF && c != '\n') {
+		if (c == '\0')
+			*bad |= LINE_NUL;
+		else if (len + 1 < size)
+			line[len++] = (char)c;
+		else
+			*bad |= LINE_LONG;
+	}
+	line[len] = '\0';
+	return c == EOF && len == 0 && *bad == 0 ? -1 : 0;
+}
+
 int
 userdb_load(const char *path, struct userdb *db, struct diag *d)
 {
 	char line[USERDB_LINE_MAX], dir[4096];
 	const char *slash = strrchr(path, '/');
-	size_t before = d->errors, len;
-	int lineno = 0;
+	size_t before = d->errors;
+	int lineno = 0, bad;
 	FILE *fp;
 
 	memset(db, 0, sizeof(*db));
@@ -126,17 +152,14 @@ userdb_load(const char *path, struct userdb *db, struct diag *d)
 		diag_error(d, path, 0, "cannot open: %s", strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	while (read_line(fp, line, sizeof(line), &bad) == 0) {
 		lineno++;
-		len = strlen(line);
-		if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
-			diag_error(d, path, lineno, "line too long");
-			while (fgets(line, sizeof(line), fp) != NULL &&
-			    line[strlen(line) - 1] != '\n')
-				;
+		if (bad != 0) {
+			diag_error(d, path, lineno, bad & LINE_NUL ?
+			    "NUL byte in the line" : "line too long");
 			continue;
 		}
-		line[strcspn(line, "\r\n")] = '\0';
+		line[strcspn(line, "\r")] = '\0';
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		parse_line(path, lineno, line, dir, db, d);

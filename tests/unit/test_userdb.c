@@ -112,6 +112,74 @@ test_dummy_without_users(void **state)
 	free(path);
 }
 
+/* Load len bytes of text as the users file; the diagnostics, or NULL. */
+static char *
+load_bytes(const char *text, size_t len, int *ret, struct userdb *db)
+{
+	char *dir = tu_mkdtemp(), *path = tu_path(dir, "users"), *out;
+	struct diag d;
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, len, fp), len);
+	fclose(fp);
+	diag_init(&d);
+	*ret = userdb_load(path, db, &d);
+	out = d.text.data != NULL ? strdup(d.text.data) : NULL;
+	diag_free(&d);
+	tu_rmtree(dir);
+	free(dir);
+	free(path);
+	return out;
+}
+
+/*
+ * Lines that cannot be taken are errors with their number: too long, or
+ * holding a NUL (past 1,023 bytes that read before the line buffer).  A
+ * last line without its newline is a line.
+ */
+static void
+test_bad_lines(void **state)
+{
+	static const char good[] = "shop:{CRYPT}$6$salt$hash::::box::";
+	char text[4096], *err;
+	struct userdb db;
+	size_t n;
+	int r;
+
+	(void)state;
+	memset(text, 'a', 2000);
+	n = 2000 + (size_t)snprintf(text + 2000, sizeof(text) - 2000, "\n%s\n",
+	    good);
+	err = load_bytes(text, n, &r, &db);
+	assert_int_equal(r, -1);
+	assert_non_null(strstr(err, "users:1: line too long"));
+	free(err);
+
+	memset(text, 'a', 1023);
+	memcpy(text + 1023, "\0x\n", 3);
+	n = 1026 + (size_t)snprintf(text + 1026, sizeof(text) - 1026, "%s\n",
+	    good);
+	err = load_bytes(text, n, &r, &db);
+	assert_int_equal(r, -1);
+	assert_non_null(strstr(err, "users:1: NUL byte in the line"));
+	free(err);
+
+	memcpy(text, "sh\0op", 5);
+	n = 5 + (size_t)snprintf(text + 5, sizeof(text) - 5, "%s\n", good + 4);
+	err = load_bytes(text, n, &r, &db);
+	assert_int_equal(r, -1);
+	assert_non_null(strstr(err, "users:1: NUL byte in the line"));
+	free(err);
+
+	err = load_bytes(good, strlen(good), &r, &db);
+	assert_int_equal(r, 0);
+	assert_int_equal(db.n, 1);
+	assert_string_equal(db.v[0].name, "shop");
+	userdb_free(&db);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -120,6 +188,7 @@ main(void)
 		cmocka_unit_test(test_dummy_yescrypt),
 		cmocka_unit_test(test_dummy_des),
 		cmocka_unit_test(test_dummy_without_users),
+		cmocka_unit_test(test_bad_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
