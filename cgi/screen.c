@@ -21,12 +21,14 @@ take_field(struct form_data *data, const char *name, char *out, size_t outsz,
 
 	*count = form_data_count(data, name);
 	/* A file is never the value: its bytes are in the spool, and its
-	 * value is "" whatever its size. */
+	 * value is "" whatever its size.  Nor is a value with a NUL, which
+	 * the copy would cut ("%00" would pass for an empty decoy). */
 	if ((i = form_data_find(data, name, 0)) >= 0 &&
 	    data->v[i].filename == NULL) {
 		snprintf(out, outsz, "%.*s", (int)data->v[i].len,
 		    data->v[i].value);
-		found = data->v[i].len < outsz;
+		found = data->v[i].len < outsz &&
+		    memchr(data->v[i].value, '\0', data->v[i].len) == NULL;
 	}
 	while ((i = form_data_find(data, name, 0)) >= 0)
 		form_data_remove(data, (size_t)i);

@@ -560,10 +560,13 @@ def test_validation_error_keeps_token(st, pool, encoding):
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("hp", ["empty", "filled", "spaces", "absent"])
+@pytest.mark.parametrize("hp", ["empty", "filled", "spaces", "nul",
+                                "absent"])
 def test_honeypot(st, pool, form, encoding, hp):
+    # "nul": one NUL byte, which a copy of the value took for the end of
+    # an empty string.
     value = {"empty": "", "filled": "http://cheap.example/",
-             "spaces": "  ", "absent": None}[hp]
+             "spaces": "  ", "nul": "\0", "absent": None}[hp]
     r, boxes, mark = send(st, form, encoding, pool.take(form), hp=value)
     if hp == "empty":
         expect_inbox(st, r, form, encoding, boxes, mark, FIELDS[form])
