@@ -210,6 +210,9 @@ encode_header_text(struct buf *b, const char *name, const char *text)
 				break;
 			n += l;
 		}
+		/* Valid UTF-8 ends on a character; anything else, here. */
+		if (i + n > clen)
+			n = clen - i;
 		memcpy(chunk, clean + i, n);
 		wlen = EVP_EncodeBlock(word, chunk, (int)n);
 		if (i > 0 && buf_putc(b, '\n') == -1)

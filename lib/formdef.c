@@ -597,6 +597,11 @@ loader_finish(struct loader *l)
 		    "%s: %s", path, strerror(errno));
 		return;
 	}
+	if (!is_utf8(def->body, def->body_len)) {
+		diag_error(l->diag, path, 0, "not UTF-8 (save the file as "
+		    "UTF-8)");
+		return;
+	}
 	if (template_check(def->body, def->body_len, &vars, err, sizeof(err),
 	    &line) == -1)
 		diag_error(l->diag, path, line, "%s", err);

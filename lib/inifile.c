@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "inifile.h"
+#include "util.h"
 
 struct inifile {
 	const char	*name;
@@ -76,6 +77,9 @@ inifile_reader(char *str, int num, void *stream)
 		str[n++] = '\n';
 	str[n] = '\0';
 	f->line++;
+	/* Values go into headers labelled UTF-8: Latin-1 would be garbage. */
+	if (too_long == 0 && !is_utf8(str, (size_t)n))
+		too_long = -2;
 	if (too_long == 0)
 		section_header(f, str);
 	if (too_long == 1) {
@@ -87,6 +91,12 @@ inifile_reader(char *str, int num, void *stream)
 	} else if (too_long == -1) {
 		diag_error(f->diag, f->name, f->line, "NUL byte in line");
 		f->failed = 1;
+	} else if (too_long == -2) {
+		diag_error(f->diag, f->name, f->line, "not UTF-8 (save the "
+		    "file as UTF-8)");
+		f->failed = 1;
+		str[0] = '\n';		/* ignore the line */
+		str[1] = '\0';
 	}
 	return str;
 }

@@ -194,6 +194,26 @@ def test_maildir_without_new(tmp_root):
     assert any(n in ok_lines for n, _ in found), (found, ok_lines, err)
 
 
+def test_form_files_must_be_utf8(tmp_root):
+    """A form definition or body template saved as Latin-1: refused with
+    its line (the bytes went into a Subject labelled UTF-8, and an
+    encoded-word copied past the end of the text)."""
+    conf, _ = h.write_config(tmp_root)
+    forms = tmp_root / "forms"
+    form = forms / "contact.form"
+    text = form.read_bytes()
+    subject = line_of(form, "subject")
+    form.write_bytes(text.replace(b"subject  = Contact form: {{name}}",
+                                  b"subject  = Anfrage f\xfcr {{name}}"))
+    rc, err = run_check(conf)
+    expect_error(err, rc, form, subject, "not UTF-8")
+    form.write_bytes(text)
+    body = forms / "contact.txt"
+    body.write_bytes(body.read_bytes() + b"Gr\xfc\xdfe\n")
+    rc, err = run_check(conf)
+    assert rc == EX_CONFIG and f"{body}: not UTF-8" in err, err
+
+
 def test_unknown_section(tmp_root):
     conf, _ = h.write_config(tmp_root, extra="[colours]\nred = 1")
     rc, err = run_check(conf)
