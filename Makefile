@@ -45,7 +45,8 @@ POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c
 UNIT_TESTS	 = buf util urlencoded multipart template formdef validate spool userdb \
 		   encode json mime maildir conf handler token once
-FUZZ_TARGETS	 = urlencoded multipart formdef conf template pop3 devserver userdb
+FUZZ_TARGETS	 = urlencoded multipart formdef conf template pop3 devserver userdb \
+		   intake
 
 LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o) \
 		   $(POP3_SRCS:%.c=build/%.o)
