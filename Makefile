@@ -46,7 +46,7 @@ POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 UNIT_TESTS	 = buf util urlencoded multipart template formdef validate spool userdb \
 		   encode json mime maildir conf handler token once
 FUZZ_TARGETS	 = urlencoded multipart formdef conf template pop3 devserver userdb \
-		   intake
+		   intake token
 
 LIB_OBJS	 = $(LIB_SRCS:%.c=build/%.o) $(CGI_SRCS:%.c=build/%.o) \
 		   $(POP3_SRCS:%.c=build/%.o)
