@@ -11,7 +11,7 @@
 #define QP_LINE_MAX	76
 #define HEADER_LINE_MAX	78
 #define HEADER_WORD_LINE	76	/* RFC 2047: lines with encoded-words */
-#define PARAM_CHUNK_MAX	40		/* raw bytes per RFC 2231 section */
+#define PARAM_LINE_MAX	78	/* RFC 5322 2.1.1, for RFC 2231 sections */
 
 static const char hex[] = "0123456789ABCDEF";
 
@@ -249,13 +249,25 @@ encode_param(struct buf *b, const char *name, const char *value)
 		return buf_putc(b, '"');
 	}
 	for (i = 0, sect = 0; i < len || sect == 0; sect++) {
+		/* "\tNAME*NN*=" (and "utf-8''" first), the value, a ";". */
+		size_t room = PARAM_LINE_MAX - 1 - strlen(name) - 5 -
+		    (sect == 0 ? 7 : 0) - 1, width = 0;
+
+		/* Whole characters, as many as fit encoded ("%C3" is 3). */
 		n = 0;
 		while (i + n < len) {
-			size_t l = utf8_len((unsigned char)value[i + n]);
+			size_t l = utf8_len((unsigned char)value[i + n]), k;
+			size_t w = 0;
 
-			if (n + l > PARAM_CHUNK_MAX)
+			if (l > len - i - n)
+				l = len - i - n;
+			for (k = 0; k < l; k++)
+				w += is_attr_char((unsigned char)
+				    value[i + n + k]) ? 1 : 3;
+			if (width + w > room && n > 0)
 				break;
 			n += l;
+			width += w;
 		}
 		if (buf_printf(b, ";\n\t%s*%zu*=%s", name, sect,
 		    sect == 0 ? "utf-8''" : "") == -1)

@@ -563,6 +563,20 @@ test_header_very_long(void **state)
 	buf_free(&dec);
 }
 
+/* The longest line of s, without its newline. */
+static size_t
+max_line(const char *s)
+{
+	size_t longest = 0, n;
+
+	for (; *s != '\0'; s += n + (s[n] == '\n')) {
+		n = strcspn(s, "\n");
+		if (n > longest)
+			longest = n;
+	}
+	return longest;
+}
+
 static void
 param_expect(const char *value, const char *want)
 {
@@ -638,6 +652,7 @@ test_param_2231(void **state)
 	buf_init(&dec, 1 << 16);
 	assert_int_equal(encode_param(&b, "filename", text), 0);
 	assert_non_null(strstr(b.data, "filename*1*="));
+	assert_true(max_line(b.data) <= 78);	/* with its ";" */
 	param_decode_2231(b.data, &dec);
 	assert_int_equal(dec.len, strlen(text));
 	assert_memory_equal(dec.data, text, dec.len);
@@ -649,6 +664,7 @@ test_param_2231(void **state)
 	buf_init(&b, 1 << 16);
 	buf_init(&dec, 1 << 16);
 	assert_int_equal(encode_param(&b, "filename", text), 0);
+	assert_true(max_line(b.data) <= 78);
 	param_decode_2231(b.data, &dec);
 	assert_int_equal(dec.len, 100);
 	buf_free(&b);
