@@ -20,6 +20,7 @@ struct inifile {
 	inifile_handler	 fn;
 	void		*ctx;
 	struct diag	*diag;
+	int		 after_key;	/* a key since the last section */
 };
 
 /* If line is "[name]" (inih's syntax), announce the section. */
@@ -33,10 +34,15 @@ section_header(struct inifile *f, const char *line)
 	/* Skip what inih skips: a byte order mark on line 1, white space. */
 	if (f->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
+	line = p;
 	while (isspace((unsigned char)*p))
 		p++;
 	if (*p != '[' || (end = strchr(p, ']')) == NULL)
 		return;
+	/* Indented after a key, inih reads it as that key's next line. */
+	if (p > line && f->after_key)
+		return;
+	f->after_key = 0;
 	p++;		/* inih keeps spaces inside the brackets: so do we */
 	n = (size_t)(end - p);
 	memcpy(name, p, n);
@@ -107,6 +113,7 @@ inifile_handle(void *user, const char *section, const char *name,
 {
 	struct inifile *f = user;
 
+	f->after_key = 1;
 	if (f->fn(f->ctx, section, name, value, f->line) == -1)
 		f->failed = 1;
 	return 1;	/* keep going: report every problem */
@@ -132,7 +139,7 @@ inifile_run(struct inifile *f)
 int
 inifile_parse(const char *path, inifile_handler fn, void *ctx, struct diag *d)
 {
-	struct inifile f = { path, NULL, NULL, 0, 0, fn, ctx, d };
+	struct inifile f = { .name = path, .fn = fn, .ctx = ctx, .diag = d };
 	int r;
 
 	if ((f.fp = fopen(path, "r")) == NULL) {
@@ -148,7 +155,8 @@ int
 inifile_parse_string(const char *name, const char *text, inifile_handler fn,
     void *ctx, struct diag *d)
 {
-	struct inifile f = { name, NULL, text, 0, 0, fn, ctx, d };
+	struct inifile f = { .name = name, .text = text, .fn = fn, .ctx = ctx,
+	    .diag = d };
 
 	return inifile_run(&f);
 }
