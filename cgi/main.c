@@ -252,10 +252,11 @@ proc_getenv(const char *name, void *arg)
 }
 
 /*
- * A worker holds forms in clear, and the key of the upload spool: no
- * core dump (of a crash, or of the seccomp filter's SIGSYS) may write
- * them to disk.  Not dumpable also keeps other processes of the same
- * user out of its memory (ptrace, /proc/PID/mem).
+ * A worker holds forms in clear, and the key of the upload spool, and
+ * the supervisor the signing and token keys: no core dump (of a crash,
+ * or of the seccomp filter's SIGSYS) may write them to disk.  Not
+ * dumpable also keeps other processes of the same user out of their
+ * memory (ptrace, /proc/PID/mem).
  */
 static void
 forbid_core_dumps(void)
@@ -653,6 +654,7 @@ main(int argc, char *argv[])
 	else
 		listen_fd = open_tcp(listen_spec);
 	clean_maildirs(&conf);
+	forbid_core_dumps();	/* the supervisor holds the keys */
 	log_info("serving %zu form(s) on %s with %u worker(s)", conf.nforms,
 	    listen_spec != NULL ? listen_spec : "inherited socket",
 	    workers > 0 ? (unsigned)workers : conf.workers);

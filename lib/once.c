@@ -7,12 +7,16 @@
  *	KEY		the record: the claim renamed once the message is
  *			delivered, so it is whole or absent
  *
- * A claim that nobody holds locked was left by a request that died
- * before its message was delivered: the kernel drops a lock with its
- * holder, so no age has to be guessed, and a slow delivery is never
- * taken for a dead one.  The claim is then taken over.  Works across
- * processes on one host (keep the state folder on a local disk: flock
- * over NFS is not to be relied on).
+ * A claim that nobody holds locked was left by a request that died: the
+ * kernel drops a lock with its holder, so no age has to be guessed, and
+ * a slow delivery is never taken for a dead one.  The claim is then
+ * taken over and the retry delivers.  That is right when the request
+ * died before its message reached new/, and a second message when it
+ * died in the few system calls between that and the rename into the
+ * record (telling the two apart would mean searching the Maildir, where
+ * the merchant may already have deleted it).  Works across processes on
+ * one host (keep the state folder on a local disk: flock over NFS is not
+ * to be relied on).
  */
 #include <sys/file.h>
 #include <sys/stat.h>

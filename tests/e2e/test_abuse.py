@@ -235,7 +235,7 @@ def test_100mb_field_413_quickly(abuse_stack, declared):
     h.check_error(res.response, 413, accept_json=True)
     if declared:
         # Refused on its Content-Length, before reading: what was taken
-        # is what the socket buffers hold (~200 KiB), not body_max (1M).
+        # is what the socket buffers hold (64 KiB here), not body_max.
         assert res.sent < 1024 * 1024, res
     else:
         # Read up to body_max, and what sits in buffers; not to the end.

@@ -5,6 +5,7 @@ SIGTERM, replaced when one dies), and refusing to start on a bad config.
 """
 
 import os
+import pwd
 import re
 import signal
 import stat
@@ -186,13 +187,24 @@ def test_spawn_fcgi_fd0(tmp_root, need_spawn_fcgi, need_cgi_fcgi):
 
 def test_worker_dumps_no_core(tmp_root):
     """A worker holds forms in clear: a crash must not write them to disk
-    in a core file, even when started with core dumps allowed."""
+    in a core file, even when started with core dumps allowed.  Run as
+    nobody, so that not being dumpable shows: the /proc/PID files of a
+    process that is not dumpable belong to root."""
+    if not h.is_root():
+        pytest.skip("runs the handler as nobody")
+    nobody = pwd.getpwnam("nobody")
     conf, _ = h.write_config(tmp_root)
+    for d, _, files in os.walk(tmp_root):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        for f in files:
+            os.chown(os.path.join(d, f), nobody.pw_uid, nobody.pw_gid)
     sock, log = tmp_root / "h.sock", tmp_root / "handler.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            ["prlimit", "--core=unlimited", "--", str(h.HANDLER), "-f", "-c",
-             str(conf), "-s", f"unix:{sock}", "-w", "1"], cwd=tmp_root,
+            ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+             str(nobody.pw_gid), "--clear-groups", "prlimit",
+             "--core=unlimited", "--", str(h.HANDLER), "-f", "-c", str(conf),
+             "-s", f"unix:{sock}", "-w", "1"], cwd=tmp_root,
             stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             env=h.clean_env(), start_new_session=True)
     try:
@@ -201,6 +213,9 @@ def test_worker_dumps_no_core(tmp_root):
         worker = children(proc.pid)[0]
         limits = open(f"/proc/{worker}/limits").read()
         assert re.search(r"^Max core file size +0 +0 ", limits, re.M), limits
+        for pid in (proc.pid, worker):      # supervisor and worker
+            assert os.stat(f"/proc/{pid}/status").st_uid == 0, \
+                f"process {pid} is dumpable"
         os.kill(worker, signal.SIGSEGV)
         h.wait_until(lambda: f"worker {worker} killed by signal 11" in
                      h.read_log(log), proc=proc, what="the crash logged",

@@ -156,8 +156,10 @@ teardown(void **state)
 	return 0;
 }
 
-/* Serve one request; the body is len bytes of data (NULL: none). */
-/* Serve one request; the number of body bytes the handler read. */
+/*
+ * Serve one request, its body len bytes of data (NULL: none); the number
+ * of body bytes the handler read.
+ */
 static size_t
 serve(struct fixture *f, const char *method, const char *path,
     const char *ctype, const char *clen, const char *accept,
