@@ -243,29 +243,37 @@ int
 maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
 {
 	static const char *const subs[] = { "tmp", "new", "cur" };
+	static char durable[4096];	/* the folder this process synced */
 	char sub[4096];
 	size_t i;
-	int fd;
+	int fd, made = 0;
 
 	if (path_resolve(out, outsz, path, folder) == -1) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (maildir_is_ready(out))
-		return 0;
-	if (mkdir(out, 0700) == -1 && errno != EEXIST)
-		return -1;
-	for (i = 0; i < 3; i++)
-		if (path_resolve(sub, sizeof(sub), out, subs[i]) == -1 ||
-		    (mkdir(sub, 0700) == -1 && errno != EEXIST))
+	if (!maildir_is_ready(out)) {
+		if (mkdir(out, 0700) == -1 && errno != EEXIST)
 			return -1;
-	/* Maildir++: marks a folder, for Dovecot and Courier. */
-	if (path_resolve(sub, sizeof(sub), out, "maildirfolder") == 0 &&
-	    (fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
-		close(fd);
-	/* A message delivered into it must not vanish with the folder. */
-	if (fsync_dir(out) == -1 || fsync_dir(path) == -1)
-		return -1;
+		for (i = 0; i < 3; i++)
+			if (path_resolve(sub, sizeof(sub), out, subs[i]) ==
+			    -1 || (mkdir(sub, 0700) == -1 && errno != EEXIST))
+				return -1;
+		/* Maildir++: marks a folder, for Dovecot and Courier. */
+		if (path_resolve(sub, sizeof(sub), out, "maildirfolder") == 0 &&
+		    (fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) != -1)
+			close(fd);
+		made = 1;
+	}
+	/*
+	 * A message delivered into it must not vanish with the folder: made
+	 * here, or by another worker that may not have synced it yet.
+	 */
+	if (made || strcmp(durable, out) != 0) {
+		if (fsync_dir(out) == -1 || fsync_dir(path) == -1)
+			return -1;
+		snprintf(durable, sizeof(durable), "%s", out);
+	}
 	return 0;
 }
 
