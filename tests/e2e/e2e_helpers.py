@@ -273,6 +273,22 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
         return proc.wait(timeout=timeout)
 
 
+def child_pids(pid, zombies=False):
+    """Child PIDs of pid; with zombies, also those it has not reaped yet."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid = st[st.rfind(")") + 2:].split()[:2]
+        if int(ppid) == pid and (zombies or state != "Z"):
+            out.append(int(d))
+    return out
+
+
 def pids_in_group(pgid):
     """PIDs of live (non-zombie) processes whose process group is pgid."""
     out = []

@@ -63,30 +63,7 @@ def keep():
 
 def children_of(pid):
     """Live child PIDs of pid (not zombies)."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        kids = [int(x) for x in text.split()]
-    except OSError:
-        kids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                st = Path(f"/proc/{d}/stat").read_text()
-            except OSError:
-                continue
-            rest = st[st.rfind(")") + 2:].split()
-            if int(rest[1]) == pid:
-                kids.append(int(d))
-    out = []
-    for k in kids:
-        try:
-            st = Path(f"/proc/{k}/stat").read_text()
-        except OSError:
-            continue
-        if st[st.rfind(")") + 2:].split()[0] != "Z":
-            out.append(k)
-    return out
+    return h.child_pids(pid)
 
 
 def vm_rss_kb(pid):
@@ -638,6 +615,11 @@ class Pop3d:
 
     def sessions(self):
         return children_of(self.proc.pid)
+
+    def wait_sessions_reaped(self):
+        """The server counts a session's failures when it reaps it."""
+        wait_for(lambda: not h.child_pids(self.proc.pid, zombies=True),
+                 what="the server to reap its sessions")
 
     def log_text(self):
         return self.log.read_text(errors="replace")

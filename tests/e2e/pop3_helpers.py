@@ -316,6 +316,16 @@ class Pop3d:
     def log_text(self):
         return h.read_log(self.log)
 
+    def sessions_left(self):
+        """Session processes of the server not yet reaped by it (a zombie
+        counts: the server counts a session's failures when it reaps)."""
+        return h.child_pids(self.proc.pid, zombies=True)
+
+    def wait_sessions_reaped(self):
+        h.wait_until(lambda: not self.sessions_left(), timeout=10,
+                     proc=self.proc, what="the server to reap its sessions",
+                     log=self.log)
+
     # -- clients
     def ssl(self, source=None, timeout=CLIENT_TIMEOUT):
         return POP3SSL("127.0.0.1", self.tls_port, self.pki.context(),

@@ -454,7 +454,7 @@ def test_pop3_password_guessing_slowed_per_address(request, tmp_root):
     assert c.cmd("QUIT").startswith(b"+OK")
     assert c.wait_closed(5) is not None
     c.close()
-    time.sleep(0.3)                 # the listener counts the failures
+    p.wait_sessions_reaped()        # the listener counts the failures
     c = p.client()
     result = {}
 

@@ -30,11 +30,11 @@ def test_guessing_is_refused_other_addresses_served(make_pop3d, tmp_root):
         assert b"[AUTH]" in e.value.args[0]
         if i < 2:
             c.quit()
-            time.sleep(0.3)     # counted by the server when it ends
+            srv.wait_sessions_reaped()      # counted when it is reaped
         else:       # the third failure ends the session
             assert b"Too many failed logins" in e.value.args[0]
             c.close()
-    time.sleep(0.3)        # the parent counts a session when it ends
+    srv.wait_sessions_reaped()
     # Now refused at connect, on the plain port with a clear -ERR.
     r = srv.raw(tls=False, source="127.0.0.3")
     line = r.readline()
@@ -68,7 +68,7 @@ def test_one_session_cannot_guess_past_the_limit(make_pop3d, tmp_root):
         b"-ERR [AUTH] Too many failed logins")
     with pytest.raises((EOFError, OSError)):
         r.cmd("USER shop")
-    time.sleep(0.3)
+    srv.wait_sessions_reaped()
     line = srv.raw(tls=False, source="127.0.0.5").readline()
     assert line.startswith(b"-ERR [AUTH] Too many failed logins"), line
     assert "client=127.0.0.5 closed: 2 failed logins" in srv.log_text()
