@@ -210,6 +210,21 @@ fmt_num(char *out, size_t outsz, double v)
 	snprintf(out, outsz, "%.15g", v);
 }
 
+/*
+ * Characters as a browser counts them for maxlength and minlength: a line
+ * break is one, though it is sent as CRLF (HTML, textarea's API value).
+ */
+static size_t
+form_chars(const char *s, size_t len)
+{
+	size_t chars = utf8_chars(s, len), i;
+
+	for (i = 0; i + 1 < len; i++)
+		if (s[i] == '\r' && s[i + 1] == '\n')
+			chars--;
+	return chars;
+}
+
 /* Check one value; returns a reason or NULL when the value is fine. */
 static const char *
 check_value(const struct fielddef *f, const struct field *fv, char *why,
@@ -288,7 +303,7 @@ check_value(const struct fielddef *f, const struct field *fv, char *why,
 			return why;
 		}
 	} else if (f->type != FT_CHOICE && f->type != FT_CHECKBOX) {
-		chars = utf8_chars(fv->value, fv->len);
+		chars = form_chars(fv->value, fv->len);
 		if (f->has_min && (double)chars < f->min) {
 			snprintf(why, whysz, "must be at least %s "
 			    "characters long", a);

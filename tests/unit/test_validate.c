@@ -47,6 +47,9 @@ static const char test_form[] =
     "pattern = [A-Z]{2}[0-9]{2}\n"
     "[field msg]\n"
     "multiline = yes\n"
+    "[field note]\n"
+    "multiline = yes\n"
+    "max = 5\n"
     "[field file]\n"
     "type = file\n"
     "max = 10\n"
@@ -424,6 +427,12 @@ test_length_in_characters(void **state)
 	/* min = 2. */
 	bad("name=A&short=%C3%A9", "short", "must be at least 2 characters long");
 	ok("name=A&short=%C3%A9%C3%A9");
+	/* A line break is one character, as the browser's maxlength counts
+	 * it, though a form sends it as CRLF. */
+	ok("name=A&note=a%0D%0Ab%0D%0Ac");
+	ok("name=A&note=a%0Ab%0Ac");
+	bad("name=A&note=ab%0D%0Acd%0D%0A", "note",
+	    "must be at most 5 characters long");
 }
 
 static void
