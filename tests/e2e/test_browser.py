@@ -297,3 +297,75 @@ def test_contact_error_page_without_javascript(site):
     assert "erin@localhost" not in out["html"] or "&" not in BAD["email"]
     assert all_files(site.root / "spool") == before, "something was delivered"
     assert (ARTIFACTS / "contact-error-nojs.png").stat().st_size > 5000
+
+
+@pytest.fixture(scope="module")
+def short_site(request):
+    """The shipped forms, but contact's token lives 8 s (3 s minimum)."""
+    _need_tools()
+    _need_playwright()
+    root = h.make_tmpdir("fd-browser-short-")
+    if not os.environ.get("FORMDROP_E2E_KEEP"):
+        request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    forms = root / "forms"
+    shutil.copytree(h.TEMPLATES, forms)
+    contact = forms / "contact.form"
+    contact.write_text(contact.read_text().replace(
+        "token    = required\n", "token    = required\ntoken_max_age = 8\n"))
+    conf, maildirs = h.write_config(root, forms=forms)
+    d = dh.Devserver(root, conf=conf, workers=2)
+    request.addfinalizer(d.stop)
+    d.start()
+    ARTIFACTS.mkdir(exist_ok=True)
+    return Site(root, None, conf, maildirs, d)
+
+
+@pytest.mark.parametrize("when, after_ms", [("at-once", 0),
+                                            ("page-left-open", 11000)])
+def test_token_age_never_costs_the_customer(short_site, when, after_ms):
+    """Sent faster than a person (token too young) or from a page left
+    open past the token's life: the page waits or takes a new token, and
+    the message is in the inbox, sent once (the page used to show "sent
+    too quickly" or "this page has expired", and reloading as told lost
+    what was typed)."""
+    box = short_site.maildirs["contact"]
+    before = set(os.listdir(box / "new"))
+    out = drive(short_site, "contact-timed", f"timed-{when}",
+                sendAfterMs=after_ms, values={
+                    "name": f"Tess Timed {when}", "email": "tess@example.org",
+                    "message": f"Sent {when}."})
+    posts = [r for r in out["requests"] if r[0] == "POST"]
+    assert [r[2] for r in posts] == [200], out["requests"]
+    new = set(os.listdir(box / "new")) - before
+    assert len(new) == 1, (new, out)
+    d = h.Delivered(box / "new" / new.pop())
+    assert str(d.msg["X-Formdrop-Id"]).strip() == out["id"]
+    assert d.data["fields"]["message"] == f"Sent {when}."
+    junk = box / ".Junk" / "new"
+    assert not junk.exists() or os.listdir(junk) == []
+
+
+def test_handler_down_said_in_words(tmp_root):
+    """The devserver cannot reach the handler and answers with its 502
+    page: the form says the shop could not take it, keeps what was typed,
+    and the script throws nothing (it took the page for JSON and said
+    "check your connection")."""
+    _need_tools()
+    _need_playwright()
+    d = dh.Devserver(tmp_root, handler=f"unix:{tmp_root / 'nobody.sock'}")
+    d.start()
+    try:
+        site = Site(tmp_root, None, None, {}, d)
+        out = drive(site, "contact-down", "down", values={
+            "name": "Dora Down", "email": "dora@example.org",
+            "message": "Is anyone there?"})
+    finally:
+        d.stop()
+    assert "could not get ready" in out["summaryAtLoad"], out
+    assert "could not take the form just now (error 502)" in \
+        out["summary"], out
+    assert out["typedKept"] == "Is anyone there?"
+    assert out["url"].endswith("/contact.html"), out
+    errors = [e for e in out["consoleErrors"]
+              if not e.startswith("Failed to load resource")]
+    assert errors == [], errors

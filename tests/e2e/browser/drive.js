@@ -4,14 +4,16 @@
 //
 //   node drive.js SPEC.json
 //
-// SPEC: { "scenario": "order" | "contact-error",
+// SPEC: { "scenario": "order" | "contact-error" | "contact-timed" |
+//                     "contact-down",
 //         "base": "http://127.0.0.1:PORT",
 //         "javaScript": true | false,
 //         "userDataDir": a fresh folder,
 //         "artifacts": folder for screenshots,
 //         "minAgeMs": wait this long after loading before submitting
 //                     (the form token is refused when younger),
-//         "values": { ... what to type }, "attachment": file path }
+//         "values": { ... what to type }, "attachment": file path,
+//         "sendAfterMs": contact-timed: click this long after loading }
 // Prints one line of JSON with what happened (the submission id, ...).
 "use strict";
 const fs = require("fs");
@@ -110,7 +112,53 @@ async function contactError(page, spec, out) {
   await page.screenshot({ path: shot, fullPage: true });
 }
 
-const SCENARIOS = { "order": order, "contact-error": contactError };
+// The contact form sent at a set time after loading: at once (faster
+// than a person: the token is too young) or after the page sat open
+// (the token expired).  The page must still end on the thank-you page.
+async function contactTimed(page, spec, out) {
+  const v = spec.values;
+  await page.goto(spec.base + "/contact.html");
+  const loadedAt = Date.now();
+  await page.fill("#name", v.name);
+  await page.fill("#email", v.email);
+  await page.fill("#message", v.message);
+  const left = loadedAt + spec.sendAfterMs - Date.now();
+  if (left > 0) await new Promise((r) => setTimeout(r, left));
+  out.clickedAfterMs = Date.now() - loadedAt;
+  await Promise.all([
+    page.waitForURL(/\/thanks\.html\?id=/, { timeout: 30000 }),
+    page.click("button[type=submit]"),
+  ]);
+  out.url = page.url();
+  out.id = new URL(page.url()).searchParams.get("id");
+}
+
+// The handler is down (the devserver answers 502 pages): the page says
+// so in words, keeps what was typed, and throws nothing.
+async function contactDown(page, spec, out) {
+  const v = spec.values;
+  await page.goto(spec.base + "/contact.html");
+  await page.waitForSelector("[data-summary]:not([hidden])",
+    { timeout: 10000 });
+  out.summaryAtLoad = await page.textContent("[data-summary]");
+  await page.fill("#name", v.name);
+  await page.fill("#email", v.email);
+  await page.fill("#message", v.message);
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/submit/contact") &&
+      r.request().method() === "POST", { timeout: 30000 }),
+    page.click("button[type=submit]"),
+  ]);
+  await page.waitForFunction(() => /error 502/.test(
+    document.querySelector("[data-summary]").textContent), null,
+    { timeout: 10000 });
+  out.summary = await page.textContent("[data-summary]");
+  out.typedKept = await page.inputValue("#message");
+  out.url = page.url();
+}
+
+const SCENARIOS = { "order": order, "contact-error": contactError,
+  "contact-timed": contactTimed, "contact-down": contactDown };
 
 async function main() {
   const spec = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
