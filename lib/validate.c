@@ -344,35 +344,56 @@ is_blank(const struct fielddef *f, const struct field *fv)
 	return 1;
 }
 
+/* 1 if every field of the rows group is blank (or absent) in row. */
+static int
+row_is_blank(const struct formdef *def, const struct form_data *data,
+    size_t row)
+{
+	size_t i;
+	long idx;
+
+	for (i = 0; i < def->nrows; i++) {
+		idx = form_data_find(data, def->rows[i], row);
+		if (idx >= 0 && !is_blank(formdef_field(def, def->rows[i]),
+		    &data->v[idx]))
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * Drop the rows of a rows group in which every field is empty (a blank
  * line of an order form), so that they neither fail "required" nor reach
- * the message.
+ * the message; page_row[k] gets the page's number of the k-th row kept.
  */
 static void
-drop_blank_rows(const struct formdef *def, struct form_data *data)
+drop_blank_rows(const struct formdef *def, struct form_data *data,
+    size_t page_row[FIELD_REPEAT_MAX])
 {
-	size_t row, rows = 0, i, n;
+	size_t row, rows = 0, kept = 0, i, n;
 	long idx;
-	int blank;
 
 	for (i = 0; i < def->nrows; i++)
 		if ((n = form_data_count(data, def->rows[i])) > rows)
 			rows = n;
+	/* Errors name a row as the page numbers it, blank ones included. */
+	for (row = 0; row < rows; row++)
+		if (!row_is_blank(def, data, row) && kept < FIELD_REPEAT_MAX)
+			page_row[kept++] = row + 1;
 	for (row = rows; row-- > 0;) {
-		blank = 1;
-		for (i = 0; i < def->nrows && blank; i++) {
-			idx = form_data_find(data, def->rows[i], row);
-			if (idx >= 0 && !is_blank(formdef_field(def,
-			    def->rows[i]), &data->v[idx]))
-				blank = 0;
-		}
-		if (!blank)
+		if (!row_is_blank(def, data, row))
 			continue;
 		for (i = 0; i < def->nrows; i++)
 			if ((idx = form_data_find(data, def->rows[i], row)) >= 0)
 				form_data_remove(data, (size_t)idx);
 	}
+}
+
+/* The page's number for the k-th row left after blank ones went. */
+static size_t
+on_page(const size_t page_row[FIELD_REPEAT_MAX], size_t k)
+{
+	return k < FIELD_REPEAT_MAX && page_row[k] != 0 ? page_row[k] : k + 1;
 }
 
 /* The number of rows: the largest count of a rows field. */
@@ -400,7 +421,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 	const struct fielddef *f;
 	const char *reason;
 	char why[160];
-	size_t i, n, nonempty;
+	size_t i, n, nonempty, page_row[FIELD_REPEAT_MAX] = { 0 };
 	long idx;
 
 	val->v = NULL;
@@ -419,7 +440,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 			return -1;
 		i++;
 	}
-	drop_blank_rows(def, data);
+	drop_blank_rows(def, data, page_row);
 	for (i = 0; i < def->nfields; i++) {
 		f = &def->fields[i];
 		n = form_data_count(data, f->name);
@@ -434,7 +455,8 @@ form_validate(const struct formdef *def, struct form_data *data,
 		 * quantity=1) is as incomplete as one with it empty. */
 		if (formdef_in_rows(def, f->name) && f->required &&
 		    n < rows_count(def, data) && add_error(val, f->name,
-		    label_of(f), "is required in row %zu", n + 1) == -1)
+		    label_of(f), "is required in row %zu",
+		    on_page(page_row, n)) == -1)
 			return -1;
 		nonempty = 0;
 		for (idx = 0; (size_t)idx < n; idx++) {
@@ -446,8 +468,8 @@ form_validate(const struct formdef *def, struct form_data *data,
 				 * fields are filled is a missing value. */
 				if (formdef_in_rows(def, f->name) &&
 				    f->required && add_error(val, f->name,
-				    label_of(f), "is required in row %ld",
-				    idx + 1) == -1)
+				    label_of(f), "is required in row %zu",
+				    on_page(page_row, (size_t)idx)) == -1)
 					return -1;
 				/* Not checked, so not kept: what goes on is
 				 * empty, not spaces past max or pattern. */

@@ -540,9 +540,12 @@ test_rows_partial(void **state)
 	    "is required in row 2");
 	bad_def(&rdef, "who=W&item=&qty=3&note=x", "item",
 	    "is required in row 1");
-	/* Blank rows before do not shift the numbering wrongly. */
+	/* Rows are numbered as on the page: blank ones dropped before
+	 * still count. */
 	bad_def(&rdef, "who=W&item=&qty=&note=&item=&qty=4&note=", "item",
-	    "is required in row 1");
+	    "is required in row 2");
+	bad_def(&rdef, "who=W&item=A&qty=1&note=&item=&qty=&note=&item=C&"
+	    "qty=&note=", "qty", "is required in row 3");
 	/* An optional row field may be empty. */
 	bad_def(&rdef, "who=W&item=A&qty=0&note=", "qty", "must be at least 1");
 }
