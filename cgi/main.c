@@ -391,7 +391,6 @@ worker_run(const struct conf *conf, int listen_fd)
 		_exit(0);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
-	forbid_core_dumps();
 	confine(conf);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		in_request = 1;
@@ -654,7 +653,8 @@ main(int argc, char *argv[])
 	else
 		listen_fd = open_tcp(listen_spec);
 	clean_maildirs(&conf);
-	forbid_core_dumps();	/* the supervisor holds the keys */
+	/* The supervisor holds the keys; workers inherit it at fork. */
+	forbid_core_dumps();
 	log_info("serving %zu form(s) on %s with %u worker(s)", conf.nforms,
 	    listen_spec != NULL ? listen_spec : "inherited socket",
 	    workers > 0 ? (unsigned)workers : conf.workers);

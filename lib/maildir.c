@@ -227,18 +227,6 @@ fail:
 	return -1;
 }
 
-static int
-fsync_dir(const char *path)
-{
-	int fd, r;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 int
 maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
 {

@@ -54,6 +54,7 @@ once_key(const char *form, const char *value, char out[ONCE_KEY_HEX + 1])
 static int
 paths(struct once *o, const char *dir, const char *key)
 {
+	o->dir = dir;
 	o->fd = -1;
 	if ((size_t)snprintf(o->rec, sizeof(o->rec), "%s/%s", dir, key) >=
 	    sizeof(o->rec) || (size_t)snprintf(o->claim, sizeof(o->claim),
@@ -80,23 +81,6 @@ read_record(const char *rec, char id[ONCE_ID_MAX + 1])
 	id[n] = '\0';
 	id[strcspn(id, "\n")] = '\0';
 	return 1;
-}
-
-static void
-fsync_dir_of(const char *path)
-{
-	char dir[4096];
-	char *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		return;
-	*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(fd);
-		close(fd);
-	}
 }
 
 /*
@@ -193,7 +177,7 @@ once_finish(struct once *o)
 	int r = -1;
 
 	if (rename(o->claim, o->rec) == 0) {
-		fsync_dir_of(o->rec);
+		(void)fsync_dir(o->dir);
 		r = 0;
 	}
 	close(o->fd);

@@ -25,6 +25,7 @@ enum once_status {
 
 /* One request's claim on a key. */
 struct once {
+	const char *dir;	/* as given to once_begin, which must outlive it */
 	char	rec[4096];	/* DIR/KEY: the record */
 	char	claim[4096];	/* DIR/KEY.claim */
 	int	fd;		/* the claim, locked; -1 when not held */

@@ -43,6 +43,8 @@ int	random_hex(char *out, size_t n);
 
 /* Write all len bytes, retrying on EINTR and short writes: 0 or -1. */
 int	write_all(int fd, const void *p, size_t len);
+/* fsync the folder path, so that the entries made in it last: 0 or -1. */
+int	fsync_dir(const char *path);
 
 /* Milliseconds between two CLOCK_MONOTONIC readings. */
 long	elapsed_ms(const struct timespec *start);

@@ -273,9 +273,8 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
         return proc.wait(timeout=timeout)
 
 
-def child_pids(pid, zombies=False):
-    """Child PIDs of pid; with zombies, also those it has not reaped yet."""
-    out = []
+def _proc_stats():
+    """(pid, state, ppid, pgrp) of every process in /proc."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -283,27 +282,20 @@ def child_pids(pid, zombies=False):
             st = Path(f"/proc/{d}/stat").read_text()
         except OSError:
             continue
-        state, ppid = st[st.rfind(")") + 2:].split()[:2]
-        if int(ppid) == pid and (zombies or state != "Z"):
-            out.append(int(d))
-    return out
+        state, ppid, pgrp = st[st.rfind(")") + 2:].split()[:3]
+        yield int(d), state, int(ppid), int(pgrp)
+
+
+def child_pids(pid, zombies=False):
+    """Child PIDs of pid; with zombies, also those it has not reaped yet."""
+    return [p for p, state, ppid, _ in _proc_stats()
+            if ppid == pid and (zombies or state != "Z")]
 
 
 def pids_in_group(pgid):
     """PIDs of live (non-zombie) processes whose process group is pgid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_text()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2:].split()
-        state, pgrp = rest[0], int(rest[2])
-        if pgrp == pgid and state != "Z":
-            out.append(int(d))
-    return out
+    return [p for p, state, _, pgrp in _proc_stats()
+            if pgrp == pgid and state != "Z"]
 
 
 def kill_group_leftovers(pgid):

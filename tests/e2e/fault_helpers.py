@@ -61,11 +61,6 @@ def keep():
 
 # ------------------------------------------------------------ processes
 
-def children_of(pid):
-    """Live child PIDs of pid (not zombies)."""
-    return h.child_pids(pid)
-
-
 def vm_rss_kb(pid):
     """Resident set size of pid in KiB (0 if it is gone)."""
     try:
@@ -109,7 +104,7 @@ class RssSampler:
 
     def _run(self):
         while not self.stop_ev.is_set():
-            for pid in children_of(self.parent):
+            for pid in h.child_pids(self.parent):
                 self.peak_kb = max(self.peak_kb, vm_rss_kb(pid),
                                    vm_hwm_kb(pid))
             time.sleep(self.interval)
@@ -338,7 +333,7 @@ class Stack(h.HandlerStack):
         return self.handler.proc.pid
 
     def workers_pids(self):
-        return children_of(self.handler.proc.pid)
+        return h.child_pids(self.handler.proc.pid)
 
     def post(self, form, pairs=None, data=None, content_type=URLENC,
              accept=JSON, timeout=h.TIMEOUT):
@@ -614,7 +609,7 @@ class Pop3d:
             h.kill_group_leftovers(self.proc.pid)
 
     def sessions(self):
-        return children_of(self.proc.pid)
+        return h.child_pids(self.proc.pid)
 
     def wait_sessions_reaped(self):
         """The server counts a session's failures when it reaps it."""

@@ -148,7 +148,7 @@ def rss_kb(pid):
 
 def workers_rss(parent_pid):
     """{worker pid: VmRSS KiB} of the handler's (or pop3d's) children."""
-    return {pid: rss_kb(pid) for pid in fh.children_of(parent_pid)}
+    return {pid: rss_kb(pid) for pid in h.child_pids(parent_pid)}
 
 
 # ---------------------------------------------------------------- CGI
@@ -217,12 +217,12 @@ def wait_workers(parent_pid, n, timeout=10, exclude=()):
     """The PIDs of n live children of parent_pid not in exclude."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = [k for k in fh.children_of(parent_pid) if k not in exclude]
+        kids = [k for k in h.child_pids(parent_pid) if k not in exclude]
         if len(kids) >= n:
             return kids
         time.sleep(0.02)
     raise AssertionError(f"{n} new workers of {parent_pid} not up within "
-                         f"{timeout}s (have {fh.children_of(parent_pid)})")
+                         f"{timeout}s (have {h.child_pids(parent_pid)})")
 
 
 

@@ -77,30 +77,44 @@ class Site:
         self.maildirs, self.ds = maildirs, devserver
 
 
-@pytest.fixture(scope="module")
-def site(request):
+def _start_site(request, prefix, forms, with_pki=False):
+    """A devserver over www/ and its handler in a fresh folder, stopped
+    and removed when the module ends.  forms: a folder, or a function
+    that makes one in the root; with_pki: the demo PKI signs and encrypts
+    the orders mailbox."""
     _need_tools()
     _need_playwright()
-    root = h.make_tmpdir("fd-browser-")
+    root = h.make_tmpdir(prefix)
     if not os.environ.get("FORMDROP_E2E_KEEP"):
         request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
-    pki = root / "pki"
-    p = subprocess.run(["sh", str(DEMO_CERTS), str(pki)], capture_output=True,
-                       timeout=120, env=h.clean_env())
-    assert p.returncode == 0, p.stderr.decode(errors="replace")
-    smime = [f"recipients = {pki / 'merchant.crt'} {pki / 'staff.crt'}",
-             f"escrow = {pki / 'escrow.crt'}",
-             f"sign_cert = {pki / 'gateway-chain.crt'}",
-             f"sign_key = {pki / 'gateway.key'}",
-             "encrypted_subject = Order {{id}} (encrypted)"]
-    # The shipped forms as they are: token, decoy and rate limit included.
-    conf, maildirs = h.write_config(root, forms=h.TEMPLATES,
-                                    mailbox_extra={"orders": smime})
+    pki = root / "pki" if with_pki else None
+    conf, maildirs = h.write_config(
+        root, forms=forms(root) if callable(forms) else forms,
+        mailbox_extra=_demo_pki(pki) if pki else None)
     d = dh.Devserver(root, conf=conf, workers=2)
     request.addfinalizer(d.stop)
     d.start()
     ARTIFACTS.mkdir(exist_ok=True)
     return Site(root, pki, conf, maildirs, d)
+
+
+def _demo_pki(pki):
+    """The demo PKI made in pki; [mailbox orders] lines that use it."""
+    p = subprocess.run(["sh", str(DEMO_CERTS), str(pki)], capture_output=True,
+                       timeout=120, env=h.clean_env())
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return {"orders": [
+        f"recipients = {pki / 'merchant.crt'} {pki / 'staff.crt'}",
+        f"escrow = {pki / 'escrow.crt'}",
+        f"sign_cert = {pki / 'gateway-chain.crt'}",
+        f"sign_key = {pki / 'gateway.key'}",
+        "encrypted_subject = Order {{id}} (encrypted)"]}
+
+
+@pytest.fixture(scope="module")
+def site(request):
+    # The shipped forms as they are: token, decoy and rate limit included.
+    return _start_site(request, "fd-browser-", h.TEMPLATES, with_pki=True)
 
 
 def drive(site, scenario, name, **spec):
@@ -299,25 +313,19 @@ def test_contact_error_page_without_javascript(site):
     assert (ARTIFACTS / "contact-error-nojs.png").stat().st_size > 5000
 
 
-@pytest.fixture(scope="module")
-def short_site(request):
-    """The shipped forms, but contact's token lives 8 s (3 s minimum)."""
-    _need_tools()
-    _need_playwright()
-    root = h.make_tmpdir("fd-browser-short-")
-    if not os.environ.get("FORMDROP_E2E_KEEP"):
-        request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+def _short_token_forms(root):
     forms = root / "forms"
     shutil.copytree(h.TEMPLATES, forms)
     contact = forms / "contact.form"
     contact.write_text(contact.read_text().replace(
         "token    = required\n", "token    = required\ntoken_max_age = 8\n"))
-    conf, maildirs = h.write_config(root, forms=forms)
-    d = dh.Devserver(root, conf=conf, workers=2)
-    request.addfinalizer(d.stop)
-    d.start()
-    ARTIFACTS.mkdir(exist_ok=True)
-    return Site(root, None, conf, maildirs, d)
+    return forms
+
+
+@pytest.fixture(scope="module")
+def short_site(request):
+    """The shipped forms, but contact's token lives 8 s (3 s minimum)."""
+    return _start_site(request, "fd-browser-short-", _short_token_forms)
 
 
 @pytest.mark.parametrize("when, after_ms", [("at-once", 0),

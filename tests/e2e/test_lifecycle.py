@@ -28,20 +28,6 @@ def fcgi_submit(target):
     return h.run_cgi_fcgi(target, env, BODY)
 
 
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat_ = open(f"/proc/{d}/stat").read()
-            except OSError:
-                continue
-            rest = stat_[stat_.rfind(")") + 2:].split()
-            if int(rest[1]) == pid and rest[0] != "Z":
-                out.append(int(d))
-    return out
-
-
 def test_unix_socket_mode_and_removal(make_stack, need_cgi_fcgi):
     s = make_stack(nginx=False)
     sock = s.handler.sock
@@ -51,7 +37,7 @@ def test_unix_socket_mode_and_removal(make_stack, need_cgi_fcgi):
     r = fcgi_submit(sock)
     assert r.status == 200, r
     pid = s.handler.proc.pid
-    assert len(children(pid)) == 4, "expected 4 workers with -w 4"
+    assert len(h.child_pids(pid)) == 4, "expected 4 workers with -w 4"
     os.kill(pid, signal.SIGTERM)
     rc = s.handler.proc.wait(timeout=10)
     assert rc == 0, f"exit status {rc} after SIGTERM"
@@ -208,9 +194,9 @@ def test_worker_dumps_no_core(tmp_root):
             stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             env=h.clean_env(), start_new_session=True)
     try:
-        h.wait_until(lambda: h.can_connect_unix(sock) and children(proc.pid),
+        h.wait_until(lambda: h.can_connect_unix(sock) and h.child_pids(proc.pid),
                      proc=proc, what="the worker", log=log)
-        worker = children(proc.pid)[0]
+        worker = h.child_pids(proc.pid)[0]
         limits = open(f"/proc/{worker}/limits").read()
         assert re.search(r"^Max core file size +0 +0 ", limits, re.M), limits
         for pid in (proc.pid, worker):      # supervisor and worker
@@ -229,7 +215,7 @@ def test_worker_dumps_no_core(tmp_root):
 def test_worker_death_is_survived(make_stack, need_cgi_fcgi):
     s = make_stack(nginx=False, workers=2)
     pid = s.handler.proc.pid
-    kids = children(pid)
+    kids = h.child_pids(pid)
     assert len(kids) == 2
     os.kill(kids[0], signal.SIGKILL)
     time.sleep(0.2)
@@ -240,9 +226,9 @@ def test_worker_death_is_survived(make_stack, need_cgi_fcgi):
     assert ok == 10
     assert s.handler.alive()
     deadline = time.monotonic() + 5
-    while len(children(pid)) < 2 and time.monotonic() < deadline:
+    while len(h.child_pids(pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(children(pid)) == 2, "dead worker not replaced"
+    assert len(h.child_pids(pid)) == 2, "dead worker not replaced"
 
 
 def test_bad_config_refuses_to_start(tmp_root):

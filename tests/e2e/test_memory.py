@@ -433,10 +433,10 @@ def test_pop3d_parent_rss_flat(request):
     pid = srv.proc.pid
     start = time.monotonic()
     done = run_sessions(srv, list(mds), POP3D_WARMUP)
-    fh.wait_for(lambda: not fh.children_of(pid), what="sessions ended")
+    fh.wait_for(lambda: not h.child_pids(pid), what="sessions ended")
     rss_warm = oh.rss_kb(pid)
     done += run_sessions(srv, list(mds), POP3D_SESSIONS - POP3D_WARMUP)
-    fh.wait_for(lambda: not fh.children_of(pid), what="sessions ended")
+    fh.wait_for(lambda: not h.child_pids(pid), what="sessions ended")
     rss_end = oh.rss_kb(pid)
     elapsed = time.monotonic() - start
     log = srv.log_text()
@@ -520,7 +520,7 @@ def asan_pop3d_run(request, lsan_shim):
     srv.start()
     start = time.monotonic()
     done = run_sessions(srv, list(mds), ASAN_SESSIONS)
-    fh.wait_for(lambda: not fh.children_of(srv.proc.pid), timeout=30,
+    fh.wait_for(lambda: not h.child_pids(srv.proc.pid), timeout=30,
                 what="sessions ended")
     pid = srv.proc.pid
     rc = srv.stop()

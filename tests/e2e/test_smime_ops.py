@@ -30,7 +30,6 @@ import subprocess
 import pytest
 
 import e2e_helpers as h
-import fault_helpers as fh
 import ops_helpers as oh
 import smime_helpers as s
 
@@ -208,7 +207,7 @@ def test_sighup_refuses_expired_then_rolls_over(root, pki, request):
         d = submit(hd, maildirs)
         assert opens_with(pki, d, "merchant"), "not encrypted to the old cert"
         assert not opens_with(pki, d, "expired"), "encrypted to the expired"
-    assert sorted(fh.children_of(sup)) == workers, "workers replaced"
+    assert sorted(h.child_pids(sup)) == workers, "workers replaced"
 
     # 2. A second merchant certificate beside the old one: taken.
     conf, _ = write_orders_conf(root, pki, ["merchant", "merchant2"])
