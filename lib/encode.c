@@ -232,14 +232,27 @@ is_attr_char(unsigned char c)
 	    (c >= '0' && c <= '9') || strchr("!#$&+-.^_`|~", c) != NULL;
 }
 
+/* The width of value between its quotes: '"' and '\\' are escaped. */
+static size_t
+quoted_width(const char *value)
+{
+	size_t width = 0;
+
+	for (; *value != '\0'; value++)
+		width += *value == '"' || *value == '\\' ? 2 : 1;
+	return width;
+}
+
 int
 encode_param(struct buf *b, const char *name, const char *value)
 {
 	size_t len = strlen(value), i, sect, n;
 	const char *p;
 
-	/* "=?" would be decoded as an RFC 2047 word by some clients. */
-	if (is_plain_ascii(value) && len <= 60 && strstr(value, "=?") == NULL) {
+	/* "=?" would be decoded as an RFC 2047 word by some clients.  A
+	 * value that would not fit one line quoted is split as below. */
+	if (is_plain_ascii(value) && quoted_width(value) <= 60 &&
+	    strstr(value, "=?") == NULL) {
 		if (buf_printf(b, ";\n\t%s=\"", name) == -1)
 			return -1;
 		for (p = value; *p != '\0'; p++)

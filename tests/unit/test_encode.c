@@ -634,6 +634,34 @@ test_param_ascii(void **state)
 	param_expect("with space; and=semi", ";\n\tfilename=\"with space; and=semi\"");
 }
 
+/* Escapes count toward the line: 60 quotes would be 120 characters. */
+static void
+test_param_ascii_escapes(void **state)
+{
+	struct buf b, dec;
+	char text[61];
+
+	memset(text, '"', 60);
+	text[60] = '\0';
+	buf_init(&b, 1 << 16);
+	buf_init(&dec, 1 << 16);
+	assert_int_equal(encode_param(&b, "filename", text), 0);
+	assert_true(max_line(b.data) <= 78);
+	param_decode_2231(b.data, &dec);
+	assert_int_equal(dec.len, 60);
+	assert_memory_equal(dec.data, text, 60);
+	buf_free(&b);
+	buf_free(&dec);
+	/* 30 escaped characters fit quoted: 60 wide. */
+	memset(text, '\\', 30);
+	text[30] = '\0';
+	buf_init(&b, 1 << 16);
+	assert_int_equal(encode_param(&b, "filename", text), 0);
+	assert_int_equal(strncmp(b.data, ";\n\tfilename=\"", 13), 0);
+	assert_true(max_line(b.data) <= 78);
+	buf_free(&b);
+}
+
 static void
 test_param_2231(void **state)
 {
@@ -701,6 +729,7 @@ main(void)
 		cmocka_unit_test(test_header_encoded_line_length),
 		cmocka_unit_test(test_header_very_long),
 		cmocka_unit_test(test_param_ascii),
+		cmocka_unit_test(test_param_ascii_escapes),
 		cmocka_unit_test(test_param_2231),
 	};
 
