@@ -181,6 +181,7 @@ def test_order_in_chromium_arrives_encrypted_and_signed(site):
     assert h.ID_RE.match(id or ""), out
     assert out["url"].endswith(f"/thanks.html?id={id}"), out
     assert out["ref"] == f" (reference {id})", out
+    assert out["keepShown"], out
     assert out["heading"] == "Thank you"
     assert ["POST", "/submit/order", 200] in out["requests"], out["requests"]
     unexpected = [r for r in out["requests"] if r[2] >= 400 and
@@ -311,6 +312,27 @@ def test_contact_error_page_without_javascript(site):
     assert "erin@localhost" not in out["html"] or "&" not in BAD["email"]
     assert all_files(site.root / "spool") == before, "something was delivered"
     assert (ARTIFACTS / "contact-error-nojs.png").stat().st_size > 5000
+
+
+def test_contact_sent_without_javascript_names_its_reference(site):
+    """A plain form post ends on the thank-you page by the handler's 303;
+    without script the page cannot print the id, so it says where the
+    reference is instead of asking to keep one it does not show."""
+    box = site.maildirs["contact"]
+    before = set(os.listdir(box / "new"))
+    out = drive(site, "contact-timed", "sent-nojs", javaScript=False,
+                sendAfterMs=MIN_AGE_MS + 500, values={
+                    "name": "Nora Noscript", "email": "nora@example.org",
+                    "message": "Sent without JavaScript."})
+    assert h.ID_RE.match(out["id"] or ""), out
+    text = out["text"]
+    assert "We received your submission." in text, text
+    assert "part after id= in this page's address" in text, text
+    assert "Keep the reference" not in text, text
+    new = set(os.listdir(box / "new")) - before
+    assert len(new) == 1, (new, out)
+    d = h.Delivered(box / "new" / new.pop())
+    assert str(d.msg["X-Formdrop-Id"]).strip() == out["id"]
 
 
 def _short_token_forms(root):

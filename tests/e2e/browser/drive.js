@@ -59,6 +59,7 @@ async function order(page, spec, out) {
   out.url = page.url();
   out.id = new URL(page.url()).searchParams.get("id");
   out.ref = await page.textContent("#ref");
+  out.keepShown = await page.isVisible("#keep");
   out.heading = await page.textContent("h1");
   await page.screenshot({ path: path.join(spec.artifacts,
     "order-thanks.png"), fullPage: true });
@@ -131,6 +132,7 @@ async function contactTimed(page, spec, out) {
   ]);
   out.url = page.url();
   out.id = new URL(page.url()).searchParams.get("id");
+  out.text = await page.innerText("main");
 }
 
 // The handler is down (the devserver answers 502 pages): the page says
