@@ -168,6 +168,26 @@ log_outcome(struct job *j, const char *id, const char *what)
 }
 
 /*
+ * ,"rows":{"field":N,...} for the errors in a row of a rows group, so
+ * that a page marks the N-th input of that name, not the first.
+ */
+static void
+json_rows(struct buf *out, const struct validation *val)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < val->n; i++) {
+		if (val->v[i].row == 0)
+			continue;
+		buf_puts(out, n++ == 0 ? ",\"rows\":{" : ",");
+		json_cstring(out, val->v[i].field);
+		buf_printf(out, ":%zu", val->v[i].row);
+	}
+	if (n > 0)
+		buf_putc(out, '}');
+}
+
+/*
  * Answer with an error: status, a sentence for the person, the reason
  * for the log.  Validation errors (j->val) are listed field by field.
  */
@@ -200,6 +220,7 @@ respond_error(struct job *j, int status, const char *message, const char *why)
 				json_cstring(&r->body, j->val.v[i].reason);
 			}
 			buf_putc(&r->body, '}');
+			json_rows(&r->body, &j->val);
 		}
 		buf_puts(&r->body, "}\n");
 	} else {

@@ -47,14 +47,17 @@ copy_utf8(char *out, size_t outsz, const char *s)
 	out[n] = '\0';
 }
 
-/* Record the first problem of a field; later ones of it are dropped. */
+/*
+ * Record the first problem of a field, in row (0 outside a rows group);
+ * later ones of it are dropped.
+ */
 static int
 add_error(struct validation *val, const char *name, const char *label,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+    size_t row, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static int
 add_error(struct validation *val, const char *name, const char *label,
-    const char *fmt, ...)
+    size_t row, const char *fmt, ...)
 {
 	struct field_error *e;
 	va_list ap;
@@ -67,6 +70,7 @@ add_error(struct validation *val, const char *name, const char *label,
 	e = &val->v[val->n++];
 	copy_utf8(e->field, sizeof(e->field), name);
 	copy_utf8(e->label, sizeof(e->label), label);
+	e->row = row;
 	va_start(ap, fmt);
 	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 	va_end(ap);
@@ -423,6 +427,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 	char why[160];
 	size_t i, n, nonempty, page_row[FIELD_REPEAT_MAX] = { 0 };
 	long idx;
+	int in_rows;
 
 	val->v = NULL;
 	val->n = 0;
@@ -435,7 +440,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 			form_data_remove(data, i);
 			continue;
 		}
-		if (add_error(val, data->v[i].name, data->v[i].name,
+		if (add_error(val, data->v[i].name, data->v[i].name, 0,
 		    "is not a field of this form") == -1)
 			return -1;
 		i++;
@@ -445,7 +450,7 @@ form_validate(const struct formdef *def, struct form_data *data,
 		f = &def->fields[i];
 		n = form_data_count(data, f->name);
 		if (n > f->repeat) {
-			if (add_error(val, f->name, label_of(f), f->repeat == 1 ?
+			if (add_error(val, f->name, label_of(f), 0, f->repeat == 1 ?
 			    "was sent more than once" :
 			    "has more than %zu values", f->repeat) == -1)
 				return -1;
@@ -453,23 +458,23 @@ form_validate(const struct formdef *def, struct form_data *data,
 		}
 		/* A row with this field missing altogether (item=A&item=B&
 		 * quantity=1) is as incomplete as one with it empty. */
-		if (formdef_in_rows(def, f->name) && f->required &&
-		    n < rows_count(def, data) && add_error(val, f->name,
-		    label_of(f), "is required in row %zu",
-		    on_page(page_row, n)) == -1)
+		in_rows = formdef_in_rows(def, f->name);
+		if (in_rows && f->required && n < rows_count(def, data) &&
+		    add_error(val, f->name, label_of(f), on_page(page_row, n),
+		    "is required in row %zu", on_page(page_row, n)) == -1)
 			return -1;
 		nonempty = 0;
 		for (idx = 0; (size_t)idx < n; idx++) {
 			struct field *fv =
 			    &data->v[form_data_find(data, f->name, (size_t)idx)];
+			size_t row = in_rows ? on_page(page_row, (size_t)idx) : 0;
 
 			if (fv->filename == NULL && is_blank(f, fv)) {
 				/* An empty value in a row whose other
 				 * fields are filled is a missing value. */
-				if (formdef_in_rows(def, f->name) &&
-				    f->required && add_error(val, f->name,
-				    label_of(f), "is required in row %zu",
-				    on_page(page_row, (size_t)idx)) == -1)
+				if (in_rows && f->required &&
+				    add_error(val, f->name, label_of(f), row,
+				    "is required in row %zu", row) == -1)
 					return -1;
 				/* Not checked, so not kept: what goes on is
 				 * empty, not spaces past max or pattern. */
@@ -478,13 +483,17 @@ form_validate(const struct formdef *def, struct form_data *data,
 				continue;
 			}
 			nonempty++;
-			if ((reason = check_value(f, fv, why, sizeof(why))) !=
-			    NULL && add_error(val, f->name, label_of(f), "%s",
-			    reason) == -1)
+			if ((reason = check_value(f, fv, why, sizeof(why))) ==
+			    NULL)
+				continue;
+			if ((row > 0 ? add_error(val, f->name, label_of(f),
+			    row, "%s in row %zu", reason, row) :
+			    add_error(val, f->name, label_of(f), 0, "%s",
+			    reason)) == -1)
 				return -1;
 		}
 		if (f->required && nonempty == 0 &&
-		    add_error(val, f->name, label_of(f), "is required") == -1)
+		    add_error(val, f->name, label_of(f), 0, "is required") == -1)
 			return -1;
 	}
 	return (int)val->n;

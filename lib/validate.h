@@ -12,6 +12,7 @@ struct field_error {
 	char	field[FIELD_NAME_MAX + 1];
 	char	label[128];
 	char	reason[160];
+	size_t	row;	/* the page's row of a rows group (1...), or 0 */
 };
 
 struct validation {

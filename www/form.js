@@ -56,11 +56,14 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
     });
     summary.hidden = true;
   }
-  function show(message, fields) {
+  // rows: for a field of a row group, the row (1, 2, ...) its error is in.
+  function show(message, fields, rows) {
     summary.textContent = message;
     summary.hidden = false;
     Object.keys(fields || {}).forEach(function (field) {
-      var input = form.querySelector("[name='" + CSS.escape(field) + "']");
+      var inputs = form.querySelectorAll("[name='" + CSS.escape(field) + "']");
+      var row = (rows && rows[field]) || 1;
+      var input = inputs[row - 1] || inputs[0];
       if (!input || input.type === "hidden") return;
       var p = document.createElement("p");
       p.className = "error";
@@ -107,7 +110,7 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
           return refreshToken().then(tokenReady).then(function () {
             return send(true);
           });
-        show(j.error, j.fields);
+        show(j.error, j.fields, j.rows);
       });
   }
   form.addEventListener("submit", function (ev) {

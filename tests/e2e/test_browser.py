@@ -314,6 +314,22 @@ def test_contact_error_page_without_javascript(site):
     assert (ARTIFACTS / "contact-error-nojs.png").stat().st_size > 5000
 
 
+def test_row_error_marks_the_row_it_is_in(site):
+    """The handler's error for row 2 ("Quantity is required in row 2")
+    is shown beside row 2's quantity and focuses it; the page used to
+    mark the first quantity, which was filled and valid."""
+    box = site.maildirs["orders"]
+    before = set(os.listdir(box / "new"))
+    values = dict(ORDER, items=[["Widget", "2"], ["Gadget", ""]])
+    out = drive(site, "order-row-error", "row-error", values=values)
+    assert out["status"] == 422, out
+    assert out["json"]["rows"] == {"quantity": 2}, out["json"]
+    assert out["invalidQuantity"][:3] == [False, True, False], out
+    assert out["errorAfter"] == 1 and out["focused"] == 1, out
+    assert out["errorText"] == "is required in row 2", out
+    assert set(os.listdir(box / "new")) == before
+
+
 def test_contact_sent_without_javascript_names_its_reference(site):
     """A plain form post ends on the thank-you page by the handler's 303;
     without script the page cannot print the id, so it says where the

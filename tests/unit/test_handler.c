@@ -488,6 +488,16 @@ test_422_json(void **state)
 	    "below.\",\"fields\":{\"message\":\"is required\"}}\n");
 	response_free(&r);
 	assert_int_equal(tu_count_entries(f->contact_new), 0);
+	/* A row's error says which row, for the page to mark its input. */
+	post(f, "/order", "name=A&email=a%40b.cd&address=x&item=I&quantity=2"
+	    "&item=&quantity=&item=J&quantity=", "application/json", &r);
+	assert_int_equal(r.status, 422);
+	assert_string_equal(body_str(&r),
+	    "{\"ok\":false,\"error\":\"Please correct the field marked "
+	    "below.\",\"fields\":{\"quantity\":\"is required in row 3\"},"
+	    "\"rows\":{\"quantity\":3}}\n");
+	response_free(&r);
+	assert_int_equal(tu_count_entries(f->orders_new), 0);
 }
 
 static void

@@ -547,7 +547,33 @@ test_rows_partial(void **state)
 	bad_def(&rdef, "who=W&item=A&qty=1&note=&item=&qty=&note=&item=C&"
 	    "qty=&note=", "qty", "is required in row 3");
 	/* An optional row field may be empty. */
-	bad_def(&rdef, "who=W&item=A&qty=0&note=", "qty", "must be at least 1");
+	bad_def(&rdef, "who=W&item=A&qty=0&note=", "qty",
+	    "must be at least 1 in row 1");
+}
+
+/* Each error knows the page's row it is in, for the page to mark. */
+static void
+test_rows_error_row(void **state)
+{
+	struct form_data data;
+	struct validation val;
+
+	assert_int_equal(run(&rdef, "item=A&qty=1&note=&item=&qty=&note=&"
+	    "item=C&qty=0&note=&item=D&qty=&note=", &data, &val), 2);
+	assert_string_equal(val.v[0].field, "who");
+	assert_int_equal(val.v[0].row, 0);
+	assert_string_equal(val.v[1].field, "qty");
+	assert_string_equal(val.v[1].reason, "must be at least 1 in row 3");
+	assert_int_equal(val.v[1].row, 3);
+	validation_free(&val);
+	form_data_free(&data);
+
+	assert_int_equal(run(&rdef, "who=W&item=A&qty=1&item=B", &data, &val),
+	    1);
+	assert_string_equal(val.v[0].reason, "is required in row 2");
+	assert_int_equal(val.v[0].row, 2);
+	validation_free(&val);
+	form_data_free(&data);
 }
 
 static void
@@ -717,6 +743,7 @@ main(void)
 		cmocka_unit_test(test_rows_blank_dropped),
 		cmocka_unit_test(test_rows_all_blank),
 		cmocka_unit_test(test_rows_partial),
+		cmocka_unit_test(test_rows_error_row),
 		cmocka_unit_test(test_rows_missing_value),
 		cmocka_unit_test(test_file_fields),
 		cmocka_unit_test(test_checkbox),

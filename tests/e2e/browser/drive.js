@@ -159,7 +159,40 @@ async function contactDown(page, spec, out) {
   out.url = page.url();
 }
 
+// An order whose second row names an item without a quantity: the page
+// lets it through (only row 1 is required there), the handler refuses
+// it, and the error must sit beside row 2's quantity, not row 1's.
+async function orderRowError(page, spec, out) {
+  const v = spec.values;
+  await page.goto(spec.base + "/order.html");
+  const loadedAt = Date.now();
+  await page.fill("#name", v.name);
+  await page.fill("#email", v.email);
+  await page.fill("#address", v.address);
+  await page.locator("input[name='item']").nth(0).fill(v.items[0][0]);
+  await page.locator("input[name='quantity']").nth(0).fill(v.items[0][1]);
+  await page.locator("input[name='item']").nth(1).fill(v.items[1][0]);
+  await settle(loadedAt, spec.minAgeMs);
+  const [r] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/submit/order") &&
+      r.request().method() === "POST", { timeout: 30000 }),
+    page.click("button[type=submit]"),
+  ]);
+  out.status = r.status();
+  out.json = await r.json();
+  await page.waitForSelector("#error-quantity", { timeout: 10000 });
+  out.invalidQuantity = await page.$$eval("input[name='quantity']",
+    (es) => es.map((e) => e.getAttribute("aria-invalid") === "true"));
+  out.errorAfter = await page.$eval("#error-quantity",
+    (e) => [...document.querySelectorAll("input[name='quantity']")]
+      .indexOf(e.previousElementSibling));
+  out.errorText = await page.textContent("#error-quantity");
+  out.focused = await page.evaluate(() => [...document.querySelectorAll(
+    "input[name='quantity']")].indexOf(document.activeElement));
+}
+
 const SCENARIOS = { "order": order, "contact-error": contactError,
+  "order-row-error": orderRowError,
   "contact-timed": contactTimed, "contact-down": contactDown };
 
 async function main() {
