@@ -10,12 +10,15 @@ set -eu
 # fetch-newest-order.sh.
 BUILD="gcc make pkg-config libc6-dev libfcgi-dev libssl-dev openssl
 libinih-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev curl"
-# Tests: cmocka, cgi-fcgi, spawn-fcgi, nginx, curl, pytest and
-# cryptography, real POP3 clients (mpop, fetchmail), Dovecot, gpgsm,
-# sslscan, Chromium; cppcheck and mandoc for make lint.
-TEST="libfcgi-bin libcmocka-dev spawn-fcgi nginx curl python3 python3-pytest
-python3-cryptography mpop fetchmail dovecot-pop3d gpgsm sslscan chromium
-cppcheck mandoc"
+# Tests: cmocka, cgi-fcgi, spawn-fcgi, nginx, Apache (apache2-bin: the
+# server and mod_proxy_fcgi, without the apache2 service) and lighttpd
+# for the contrib examples, strace (to see that they write no form to
+# disk), curl, pytest and cryptography, real POP3 clients (mpop,
+# fetchmail), Dovecot, gpgsm, sslscan, Chromium; cppcheck and mandoc for
+# make lint.
+TEST="libfcgi-bin libcmocka-dev spawn-fcgi nginx apache2-bin lighttpd strace curl
+python3 python3-pytest python3-cryptography mpop fetchmail dovecot-pop3d gpgsm
+sslscan chromium cppcheck mandoc"
 
 case "${1:-check}" in
 run)	PACKAGES=$BUILD ;;
