@@ -28,6 +28,7 @@
 #include "bounds.h"
 #include "conf.h"
 #include "conn.h"
+#include "failures.h"
 #include "log.h"
 #include "session.h"
 #include "tls.h"
@@ -35,7 +36,6 @@
 #include "util.h"
 
 #define LISTEN_BACKLOG		128
-#define FAILURE_TABLE_MAX	4096
 
 struct listener {
 	int	fd;
@@ -48,16 +48,9 @@ struct child {
 	char	addr[INET6_ADDRSTRLEN];
 };
 
-struct failure {
-	char	addr[INET6_ADDRSTRLEN];
-	unsigned count;
-	time_t	last;
-};
-
 static volatile sig_atomic_t stopping, hangup;
 static struct child *children;
 static size_t nchildren, maxchildren;
-static struct failure failures[FAILURE_TABLE_MAX];
 
 static void
 usage(void)
@@ -167,29 +160,6 @@ drop_privileges(const char *user)
 		fatalx("could regain root after dropping it");
 }
 
-static struct failure *
-failure_find(const char *addr, int create)
-{
-	struct failure *oldest = &failures[0];
-	time_t now = time(NULL);
-	size_t i;
-
-	for (i = 0; i < FAILURE_TABLE_MAX; i++) {
-		if (failures[i].addr[0] != '\0' &&
-		    now - failures[i].last > POP3_FAIL_MEMORY)
-			failures[i].addr[0] = '\0';
-		if (strcmp(failures[i].addr, addr) == 0 && addr[0] != '\0')
-			return &failures[i];
-		if (failures[i].last < oldest->last)
-			oldest = &failures[i];
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
-	return oldest;
-}
-
 /*
  * A session's exit status: its failed logins (0-63), the same plus
  * POP3_EXIT_LOGIN_TIMEOUT when login_timeout ended it, or a sysexits
@@ -198,7 +168,6 @@ failure_find(const char *addr, int create)
 static void
 session_ended(const char *addr, long pid, int code)
 {
-	struct failure *f;
 	int failed = code;
 
 	if (code >= POP3_EXIT_LOGIN_TIMEOUT &&
@@ -211,10 +180,7 @@ session_ended(const char *addr, long pid, int code)
 		    code);
 		return;
 	}
-	if (failed > 0 && (f = failure_find(addr, 1)) != NULL) {
-		f->count += (unsigned)failed;
-		f->last = time(NULL);
-	}
+	failures_add(addr, (unsigned)failed, time(NULL));
 }
 
 static void
@@ -317,7 +283,6 @@ accept_one(const struct listener *l, const struct conf *conf,
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char addr[INET6_ADDRSTRLEN];
-	struct failure *f;
 	unsigned prior;
 	size_t i;
 	pid_t pid;
@@ -336,8 +301,7 @@ accept_one(const struct listener *l, const struct conf *conf,
 		close(fd);
 		return;
 	}
-	f = failure_find(addr, 0);
-	prior = f != NULL ? f->count : 0;
+	prior = failures_recent(addr, time(NULL));
 	/*
 	 * Guessing passwords: after max_login_failures the address
 	 * is refused until they age out.  Other addresses are not affected.
