@@ -55,6 +55,7 @@
 #define POP3_CONNECTIONS_MAX	100	/* default, all clients together */
 #define POP3_PER_CLIENT_MAX	10	/* default, per client address */
 #define POP3_FAIL_DELAY_MAX	30	/* seconds after repeated failures */
+#define POP3_QUIT_ANSWER_TIMEOUT 5	/* seconds to send QUIT's answer */
 #define TLS_WARN_DAYS		14	/* days left on the TLS certificate
 					 * that are reported at start */
 #define POP3_LOGIN_TIMEOUT	180	/* default, seconds from connect to

@@ -240,7 +240,7 @@ session_child(int fd, const struct listener *l, const struct conf *conf,
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);	/* the server's to log; a session goes on */
 	/*
 	 * The TLS handshake and the login must be over within login_timeout
 	 * (SIGALRM ends the session; a login cancels it): the idle timeout

@@ -417,12 +417,13 @@ cmd_quit(struct session *s)
 	for (i = 0; i < s->md.n; i++)
 		if (s->md.v[i].deleted)
 			s->deleted++;
-	/* A server stopping meanwhile lets the deletions and their log
-	 * line finish: half an UPDATE, unlogged, would leave everyone
-	 * guessing. */
+	/* A server stopping meanwhile lets the deletions, their log line
+	 * and the answer finish: half an UPDATE, unlogged, or an UPDATE
+	 * whose client never heard of it, would leave everyone guessing. */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGHUP);
 	sigprocmask(SIG_BLOCK, &term, &old);
 	if (maildrop_update(&s->md) == -1) {
 		log_warn("client=%s user=%s some deletions failed",
@@ -432,10 +433,11 @@ cmd_quit(struct session *s)
 		reply(s, "+OK Bye");
 	log_info("client=%s user=%s logout: %zu retrieved, %zu deleted",
 	    s->p->client, s->user, s->retrieved, s->deleted);
-	/* The answer after: a client that does not read cannot hold a
-	 * server that is stopping. */
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* A client that does not read holds a stopping server only this
+	 * long. */
+	conn_set_timeout(s->c, POP3_QUIT_ANSWER_TIMEOUT);
 	conn_flush(s->c);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	s->state = ST_DONE;
 }
 

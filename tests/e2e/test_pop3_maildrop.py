@@ -18,6 +18,7 @@ import email.policy
 import hashlib
 import os
 import poplib
+import signal
 import socket
 import struct
 import time
@@ -483,3 +484,49 @@ def test_sigterm_stops_server_and_sessions(make_pop3d, tmp_root, delivered):
     assert not h.can_connect_tcp("127.0.0.1", srv.port)
     assert cur_bases(md) == sorted(d.name for d in delivered)
     assert "stopped" in srv.log_text()
+
+
+QUIT_MESSAGES = 30000       # an UPDATE long enough to signal in its midst
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_signal_during_quit_finishes_and_answers(make_pop3d, tmp_root, sig):
+    """A signal that lands while QUIT deletes: every marked message goes,
+    the logout is logged and the client still gets "+OK Bye" (SIGTERM:
+    the answer was lost, so fetchmail and mpop called the session
+    failed; SIGHUP killed the session halfway, 36,896 of 40,000 left,
+    unlogged).  A session also survives SIGHUP when idle."""
+    md = tmp_root / "big"
+    for d in ("tmp", "new", "cur"):
+        (md / d).mkdir(parents=True)
+    for i in range(QUIT_MESSAGES):
+        (md / "cur" / f"{1700000000 + i}.M{i:06d}P1Q1R00.host,S=15,W=17"
+         ":2,").write_bytes(b"Subject: x\n\nb\n\n")
+    srv = make_pop3d({"shop": md})
+    r = srv.raw()
+    try:
+        assert r.resp() == ph.GREETING
+        r.login("shop")
+        (session,) = srv.sessions_left()
+        os.kill(session, signal.SIGHUP)         # idle: nothing happens
+        assert r.cmd("NOOP") == b"+OK"
+        r.send(b"".join(b"DELE %d\r\n" % i
+                        for i in range(1, QUIT_MESSAGES + 1)))
+        for _ in range(QUIT_MESSAGES):
+            assert r.resp().startswith(b"+OK")
+        r.send(b"QUIT\r\n")
+        time.sleep(0.03)
+        early = r.pending(0)
+        assert early == b"", (
+            f"QUIT was answered before the signal ({early!r}): the UPDATE "
+            f"was too quick to test; raise QUIT_MESSAGES")
+        os.kill(session, getattr(signal, sig))
+        assert r.resp() == b"+OK Bye"
+    finally:
+        r.close()
+    srv.wait_sessions_reaped()
+    assert os.listdir(md / "cur") == []
+    log = srv.log_text()
+    assert f"logout: 0 retrieved, {QUIT_MESSAGES} deleted" in log, log[-2000:]
+    if sig == "SIGHUP":     # SIGTERM still ends it, once it answered
+        assert "killed by signal" not in log, log[-2000:]
