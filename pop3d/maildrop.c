@@ -275,19 +275,33 @@ fail:
 	return MAILDROP_ERROR;
 }
 
+static int	find_renamed(int, const char *, char *, size_t);
+
+int
+maildrop_open_msg(struct maildrop *md, size_t i)
+{
+	char now[NAME_MAX + 1];
+	int fd;
+
+	if (i >= md->n)
+		return -1;
+	if ((fd = open_message(md->curfd, maildrop_msg_name(md, i))) != -1 ||
+	    errno != ENOENT)
+		return fd;
+	/* An IMAP client on the same Maildir changed its flags. */
+	if (find_renamed(md->curfd, maildrop_msg_name(md, i), now,
+	    sizeof(now)) == -1) {
+		errno = ENOENT;
+		return -1;
+	}
+	return open_message(md->curfd, now);
+}
+
 /*
  * Stream one file as POP3 sends it: bare LF becomes CRLF, a line that
  * starts with '.' gets one more, and a last line without an end gets
  * CRLF.  With lines >= 0, stop after that many body lines.
  */
-int
-maildrop_open_msg(struct maildrop *md, size_t i)
-{
-	if (i >= md->n)
-		return -1;
-	return open_message(md->curfd, maildrop_msg_name(md, i));
-}
-
 int
 maildrop_send(struct maildrop *md, int fd, long lines, struct conn *c)
 {

@@ -56,8 +56,9 @@ enum maildrop_status maildrop_open(struct maildrop *, const char *path,
  */
 int	maildrop_send(struct maildrop *, int fd, long lines, struct conn *);
 /*
- * Open message i (0-based) for maildrop_send: a descriptor, or -1 when
- * it is gone or unreadable (another client of the Maildir removed it).
+ * Open message i (0-based) for maildrop_send: a descriptor (also when
+ * another client of the Maildir renamed it, changing its flags), or -1
+ * when it is gone or unreadable (another client removed it).
  */
 int	maildrop_open_msg(struct maildrop *, size_t i);
 /* The file name (in cur/) of message i (0-based, < n). */

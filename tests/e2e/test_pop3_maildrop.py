@@ -336,6 +336,31 @@ def test_dele_of_a_message_renamed_meanwhile(make_pop3d, tmp_root, delivered,
                  what="the logout line", log=srv.log)
 
 
+def test_retr_top_of_a_message_renamed_meanwhile(make_pop3d, tmp_root,
+                                                delivered):
+    """A flag change by another client during the session: RETR and TOP
+    still serve the message under its new name (they answered
+    "[SYS/TEMP] That message cannot be read now" for the rest of the
+    session, while DELE coped)."""
+    md = _box(tmp_root, delivered)
+    srv = make_pop3d({"shop": md})
+    p = srv.login("shop")
+    try:
+        uidls = [l.split()[1].decode() for l in p.uidl()[1]]
+        d = next(d for d in delivered if ph.uidl_of(d.name) == uidls[1])
+        os.rename(md / "cur" / (d.name + ":2,"),
+                  md / "cur" / (d.name + ":2,S"))
+        stored = (md / "cur" / (d.name + ":2,S")).read_bytes()
+        _, lines, _ = p.retr(2)
+        assert ph.poplib_data(lines) == stored.replace(b"\n", b"\r\n")
+        _, head, _ = p.top(2, 0)
+        assert ph.poplib_data(head) == stored.split(b"\n\n", 1)[0].replace(
+            b"\n", b"\r\n") + b"\r\n\r\n"
+        assert p.quit() == b"+OK Bye"
+    finally:
+        p.close()
+
+
 def test_only_regular_files_are_messages(make_pop3d, tmp_root):
     """Whoever can write the Maildir (the form handler's user) must not
     make the POP3 session read other files: a symbolic link in cur/ is no
