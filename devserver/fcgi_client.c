@@ -83,7 +83,6 @@ send_stream(int fd, uint8_t type, const char *data, size_t len)
 int
 fcgi_connect(struct fcgi_conn *c, const char *addr, int timeout_s)
 {
-	struct timeval tv = { timeout_s, 0 };
 	struct sockaddr_un sun;
 	struct addrinfo hints, *res = NULL;
 	char host[256];
@@ -123,8 +122,7 @@ fcgi_connect(struct fcgi_conn *c, const char *addr, int timeout_s)
 		freeaddrinfo(res);
 		res = NULL;
 	}
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	fcgi_set_timeout(c, timeout_s);
 	return 0;
 fail:
 	if (res != NULL)
@@ -137,6 +135,15 @@ fail:
 	}
 	c->fd = -1;
 	return -1;
+}
+
+void
+fcgi_set_timeout(struct fcgi_conn *c, int timeout_s)
+{
+	struct timeval tv = { timeout_s, 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 void

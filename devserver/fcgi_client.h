@@ -44,8 +44,13 @@ struct fcgi_conn {
 	int		reused;		/* kept from an earlier request */
 };
 
-/* Connect to "unix:PATH" or "HOST:PORT"; 0, or -1 with errno. */
+/*
+ * Connect to "unix:PATH" or "HOST:PORT"; 0, or -1 with errno.  Reads and
+ * writes then fail with EAGAIN after timeout_s seconds without progress.
+ */
 int	fcgi_connect(struct fcgi_conn *, const char *addr, int timeout_s);
+/* Set that timeout again: a kept connection serves callers with others. */
+void	fcgi_set_timeout(struct fcgi_conn *, int timeout_s);
 void	fcgi_close(struct fcgi_conn *);
 /* Start a request: BEGIN_REQUEST (keep the connection open). */
 int	fcgi_begin(struct fcgi_conn *);

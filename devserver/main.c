@@ -43,6 +43,11 @@
 #define CONNECTION_TIMEOUT	30	/* seconds idle */
 #define HEADER_TIMEOUT		10	/* seconds for a request's headers */
 #define REQUEST_TIMEOUT		300	/* seconds for a whole request */
+#define HANDLER_TIMEOUT		60	/* default of -t, as nginx's
+					 * fastcgi_read_timeout */
+#define TOKEN_TIMEOUT		3	/* seconds a page waits for its
+					 * token: form.js fetches one if the
+					 * page has none */
 
 /*
  * Every open connection, watched by the main thread: libmicrohttpd's
@@ -69,6 +74,8 @@ struct options {
 	const char	*handler_bin;
 	int		 public;
 	unsigned	 workers;
+	int		 timeout;	/* seconds for the handler (-t) */
+	char		 port[8];	/* listening port, for SERVER_PORT */
 };
 
 /* Per request: what to log, and the relay's state. */
@@ -76,6 +83,7 @@ struct request {
 	struct timespec		start;
 	char			method[16];
 	char			path[256];
+	char			proto[16];	/* HTTP/1.0 or HTTP/1.1 */
 	int			status;
 	size_t			bytes;
 	int			relay;		/* a /submit/ request */
@@ -96,8 +104,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: formdrop-devserver [-l addr:port] [-r root] "
 	    "[-c conf | -H handler-addr]\n"
-	    "                          [-x formdrop.fcgi] [-w workers] "
-	    "[--public]\n");
+	    "                          [-t seconds] [-x formdrop.fcgi] "
+	    "[-w workers] [--public]\n");
 	exit(EX_USAGE);
 }
 
@@ -117,10 +125,13 @@ queue(struct MHD_Connection *conn, struct request *rq, int status,
 	return r;
 }
 
-/* A small HTML page for errors of the server itself. */
-static enum MHD_Result
-page(struct MHD_Connection *conn, struct request *rq, int status,
-    const char *title, const char *text)
+/*
+ * A small HTML page for errors of the server itself, not yet queued: the
+ * caller may add a header (a 405's Allow).  title and text are ours,
+ * never the client's, so they are not escaped.
+ */
+static struct MHD_Response *
+page_new(struct request *rq, const char *title, const char *text)
 {
 	char body[1024];
 	struct MHD_Response *resp;
@@ -134,42 +145,90 @@ page(struct MHD_Connection *conn, struct request *rq, int status,
 	MHD_add_response_header(resp, "Content-Type",
 	    "text/html; charset=utf-8");
 	rq->bytes = (size_t)n;
-	return queue(conn, rq, status, resp);
+	return resp;
+}
+
+static enum MHD_Result
+page(struct MHD_Connection *conn, struct request *rq, int status,
+    const char *title, const char *text)
+{
+	return queue(conn, rq, status, page_new(rq, title, text));
+}
+
+/*
+ * Why an exchange with the handler failed (errno err), in words for the
+ * log: timeout_s is the timeout that applied, prefix goes before any
+ * other reason.  A timeout shows as EAGAIN (SO_RCVTIMEO, SO_SNDTIMEO),
+ * which strerror() calls "Resource temporarily unavailable": that would
+ * not say that the handler is stuck.
+ */
+static void
+handler_why(int err, int timeout_s, const char *prefix, char *out,
+    size_t outsz)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		snprintf(out, outsz, "did not answer within %d s", timeout_s);
+	else if (err == ETIMEDOUT)
+		snprintf(out, outsz, "every connection busy for %d s",
+		    timeout_s);
+	else if (err == EFBIG)
+		snprintf(out, outsz, "%slonger than 1 MiB", prefix);
+	else
+		snprintf(out, outsz, "%s%s", prefix, strerror(err));
 }
 
 /*
  * Ask the handler for a token for form, over FastCGI as a browser's
- * GET /token/<form> would.  0 with the token in out, or -1.
+ * GET /token/<form> would.  0 with the token in out, or -1, logged.  It
+ * waits TOKEN_TIMEOUT, not -t: the page is served without a token then
+ * (form.js asks for one), where waiting longer would hold the page.
  */
 static int
 fetch_token(const char *form, char *out, size_t outsz)
 {
 	struct fcgi_conn fc;
 	struct buf resp, err;
-	char uri[128];
+	char uri[128], why[128];
 	const char *p, *q;
 	int r = -1;
 
 	snprintf(uri, sizeof(uri), "/token/%s", form);
-	if (relay_get(&fc) == -1)
+	if (relay_get(&fc, TOKEN_TIMEOUT) == -1) {
+		handler_why(errno, TOKEN_TIMEOUT, "", why, sizeof(why));
+		log_warnx("no token for the %s page from the form handler at "
+		    "%s: %s; the page goes out without one", form, opt.handler,
+		    why);
 		return -1;
+	}
 	buf_init(&resp, 16 * 1024);
 	buf_init(&err, 16 * 1024);
-	if (fcgi_begin(&fc) == 0 &&
-	    fcgi_param(&fc, "GATEWAY_INTERFACE", "CGI/1.1") == 0 &&
-	    fcgi_param(&fc, "REQUEST_METHOD", "GET") == 0 &&
-	    fcgi_param(&fc, "SCRIPT_NAME", "/token") == 0 &&
-	    fcgi_param(&fc, "PATH_INFO", uri + 6) == 0 &&
-	    fcgi_param(&fc, "REQUEST_URI", uri) == 0 &&
-	    fcgi_param(&fc, "REMOTE_ADDR", "127.0.0.1") == 0 &&
-	    fcgi_end_params(&fc) == 0 && fcgi_stdin(&fc, NULL, 0) == 0 &&
-	    fcgi_read_response(&fc, &resp, &err) == 0 && resp.data != NULL &&
-	    (p = strstr(resp.data, "\"token\":\"")) != NULL &&
-	    (q = strchr(p + 9, '"')) != NULL && (size_t)(q - p - 9) < outsz) {
-		snprintf(out, outsz, "%.*s", (int)(q - p - 9), p + 9);
-		r = 0;
+	if (fcgi_begin(&fc) == -1 ||
+	    fcgi_param(&fc, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
+	    fcgi_param(&fc, "REQUEST_METHOD", "GET") == -1 ||
+	    fcgi_param(&fc, "SCRIPT_NAME", "/token") == -1 ||
+	    fcgi_param(&fc, "PATH_INFO", uri + 6) == -1 ||
+	    fcgi_param(&fc, "REQUEST_URI", uri) == -1 ||
+	    fcgi_param(&fc, "REMOTE_ADDR", "127.0.0.1") == -1 ||
+	    fcgi_end_params(&fc) == -1 || fcgi_stdin(&fc, NULL, 0) == -1 ||
+	    fcgi_read_response(&fc, &resp, &err) == -1) {
+		handler_why(errno, TOKEN_TIMEOUT, "no complete answer: ", why,
+		    sizeof(why));
+		goto fail;
 	}
+	if (resp.data == NULL ||
+	    (p = strstr(resp.data, "\"token\":\"")) == NULL ||
+	    (q = strchr(p + 9, '"')) == NULL || (size_t)(q - p - 9) >= outsz) {
+		snprintf(why, sizeof(why), "no token in its answer");
+		goto fail;
+	}
+	snprintf(out, outsz, "%.*s", (int)(q - p - 9), p + 9);
+	r = 0;
+fail:
 	relay_put(&fc, r == 0);
+	if (r == -1)
+		log_warnx("no token for the %s page from the form handler at "
+		    "%s: %s; the page goes out without one", form, opt.handler,
+		    why);
 	buf_free(&resp);
 	buf_free(&err);
 	return r;
@@ -269,8 +328,11 @@ serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
 	int fd;
 
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
-		resp = MHD_create_response_from_buffer(0, NULL,
-		    MHD_RESPMEM_PERSISTENT);
+		/* A form posted to a page (a wrong action=) lands here: a
+		 * person should see a page that says so, not a blank one. */
+		resp = page_new(rq, "Method not allowed", "This address is a "
+		    "page of the site: it can be fetched (GET, HEAD), not "
+		    "sent to.");
 		MHD_add_response_header(resp, "Allow", "GET, HEAD");
 		return queue(conn, rq, 405, resp);
 	}
@@ -311,26 +373,94 @@ serve_file(struct MHD_Connection *conn, struct request *rq, const char *url)
 	    strcmp(rq->path, "/404.html") != 0 ? 404 : 200, resp);
 }
 
-/* HTTP request headers become HTTP_* variables, as in CGI. */
+/* The request headers that become HTTP_* variables, in their order. */
+struct header_list {
+	const char	**key;		/* libmicrohttpd's strings, valid */
+	const char	**value;	/* until the request ends */
+	size_t		  n;
+};
+
+/*
+ * 1 if a header name may become a CGI variable: letters, digits and '-'
+ * only, as nginx (underscores_in_headers off) takes them.  "X_Dup" and
+ * "X-Dup" would both be HTTP_X_DUP, and the handler could not tell
+ * which one it was given (or a proxy in front checked).
+ */
+static int
+is_cgi_header_name(const char *key)
+{
+	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-";
+
+	return key[0] != '\0' && key[strspn(key, ok)] == '\0';
+}
+
 static enum MHD_Result
-add_header_param(void *cls, enum MHD_ValueKind kind, const char *key,
+collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	struct request *rq = cls;
-	char name[128];
-	size_t i;
+	struct header_list *hl = cls;
 
 	(void)kind;
+	/* Content-Type and -Length are CONTENT_TYPE and CONTENT_LENGTH. */
 	if (strcasecmp(key, "Content-Type") == 0 ||
 	    strcasecmp(key, "Content-Length") == 0 ||
-	    strlen(key) > sizeof(name) - 6)
+	    !is_cgi_header_name(key) || strlen(key) > 100)
 		return MHD_YES;
-	snprintf(name, sizeof(name), "HTTP_%s", key);
-	for (i = 5; name[i] != '\0'; i++)
-		name[i] = name[i] == '-' ? '_' :
-		    (char)toupper((unsigned char)name[i]);
-	fcgi_param(&rq->fc, name, value);
+	hl->key = xreallocarray(hl->key, hl->n + 1, sizeof(*hl->key));
+	hl->value = xreallocarray(hl->value, hl->n + 1, sizeof(*hl->value));
+	hl->key[hl->n] = key;
+	hl->value[hl->n] = value != NULL ? value : "";
+	hl->n++;
 	return MHD_YES;
+}
+
+/*
+ * HTTP request headers become HTTP_* variables, as in CGI.  A header
+ * sent more than once becomes one variable, its values joined with ", "
+ * (Cookie: "; "), as RFC 3875 4.1.18 says and nginx does: libfcgi's
+ * FCGX_GetParam returns the first of two variables of one name, so the
+ * handler would see "Accept: text/html" of "text/html" and
+ * "application/json".  0, or -1 if the variables do not fit.
+ */
+static int
+send_header_params(struct MHD_Connection *conn, struct request *rq)
+{
+	struct header_list hl = { NULL, NULL, 0 };
+	struct buf value;
+	char name[128];
+	size_t i, j;
+	int r = 0;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+	buf_init(&value, 64 * 1024);
+	for (i = 0; i < hl.n && r == 0; i++) {
+		for (j = 0; j < i; j++)
+			if (strcasecmp(hl.key[j], hl.key[i]) == 0)
+				break;
+		if (j < i)
+			continue;	/* joined to the first one */
+		buf_reset(&value);
+		r = buf_puts(&value, hl.value[i]);
+		for (j = i + 1; j < hl.n && r == 0; j++)
+			if (strcasecmp(hl.key[j], hl.key[i]) == 0 &&
+			    (buf_puts(&value, strcasecmp(hl.key[i],
+			    "Cookie") == 0 ? "; " : ", ") == -1 ||
+			    buf_puts(&value, hl.value[j]) == -1))
+				r = -1;
+		snprintf(name, sizeof(name), "HTTP_%s", hl.key[i]);
+		for (j = 5; name[j] != '\0'; j++)
+			name[j] = name[j] == '-' ? '_' :
+			    (char)toupper((unsigned char)name[j]);
+		if (r == 0)
+			r = fcgi_param(&rq->fc, name, value.data);
+	}
+	if (r == -1)
+		errno = E2BIG;
+	buf_free(&value);
+	free(hl.key);
+	free(hl.value);
+	return r;
 }
 
 /* BEGIN_REQUEST and the CGI variables on rq's connection: 0 or -1. */
@@ -360,7 +490,7 @@ send_request_head(struct MHD_Connection *conn, struct request *rq,
 		return -1;
 	fcgi_param(&rq->fc, "GATEWAY_INTERFACE", "CGI/1.1");
 	fcgi_param(&rq->fc, "SERVER_SOFTWARE", "formdrop-devserver");
-	fcgi_param(&rq->fc, "SERVER_PROTOCOL", "HTTP/1.1");
+	fcgi_param(&rq->fc, "SERVER_PROTOCOL", rq->proto);
 	fcgi_param(&rq->fc, "REQUEST_METHOD", rq->method);
 	fcgi_param(&rq->fc, "REQUEST_URI", url);
 	fcgi_param(&rq->fc, "DOCUMENT_URI", url);
@@ -379,46 +509,66 @@ send_request_head(struct MHD_Connection *conn, struct request *rq,
 	fcgi_param(&rq->fc, "REMOTE_ADDR", addr);
 	fcgi_param(&rq->fc, "REMOTE_PORT", port);
 	fcgi_param(&rq->fc, "SERVER_NAME", "localhost");
+	fcgi_param(&rq->fc, "SERVER_PORT", opt.port);
 	if ((v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "Content-Type")) != NULL)
 		fcgi_param(&rq->fc, "CONTENT_TYPE", v);
 	if ((v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "Content-Length")) != NULL)
 		fcgi_param(&rq->fc, "CONTENT_LENGTH", v);
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_param, rq);
+	if (send_header_params(conn, rq) == -1)
+		return -1;
 	return fcgi_end_params(&rq->fc);
 }
 
 /*
- * Open the FastCGI request.  A kept connection whose worker has just
- * gone (the handler reloading) fails at the first write, before any of
- * the request is taken: then again on another connection.  0, or -1 with
- * errno.
+ * 1 if a request that failed on c (errno err) with no byte of an answer
+ * may be sent again: c was a kept connection, and it ended (EOF, shown
+ * as ECONNRESET, or EPIPE).  A reload ends the workers that wait on kept
+ * connections at once, also one that has read only part of a request,
+ * so the request was not taken.  Not a timeout: a handler that is stuck
+ * or slow would get the request again, and the browser would wait for
+ * each; nor a new connection that ends: the worker that took it is
+ * failing, and would fail again.
+ */
+static int
+is_resendable(const struct fcgi_conn *c, int err)
+{
+	return c->reused && (err == ECONNRESET || err == EPIPE);
+}
+
+/*
+ * Open the FastCGI request: BEGIN_REQUEST and the variables.  One sent
+ * on a kept connection whose worker has just gone fails at the first
+ * write: then again on another connection.  0, or -1 with errno.
  */
 static int
 relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
 {
-	int reused;
+	int again, saved;
 
 	for (;;) {
-		if (relay_get(&rq->fc) == -1)
+		if (relay_get(&rq->fc, opt.timeout) == -1)
 			return -1;
 		if (send_request_head(conn, rq, url) == 0)
 			return 0;
-		reused = rq->fc.reused;
+		saved = errno;
+		again = is_resendable(&rq->fc, saved);
 		relay_put(&rq->fc, 0);
-		if (!reused)
+		errno = saved;
+		if (!again)
 			return -1;
 	}
 }
 
-#define CGI_HEADERS_MAX	32
-
-/* The headers of the handler's answer, kept until the body is known. */
+/*
+ * The headers of the handler's answer, kept until the body is known:
+ * "name\0value\0" pairs, whole (each line is bounded by the CGI parser's
+ * CGI_HEADER_MAX, all of them by the answer's size).
+ */
 struct cgi_headers {
-	char	name[CGI_HEADERS_MAX][64];
-	char	value[CGI_HEADERS_MAX][1024];
-	size_t	n;
+	struct buf	kept;
+	int		lost;		/* one did not fit */
 };
 
 static void
@@ -426,36 +576,66 @@ keep_header(void *arg, const char *name, const char *value)
 {
 	struct cgi_headers *h = arg;
 
-	if (h->n == CGI_HEADERS_MAX)
-		return;
-	snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
-	snprintf(h->value[h->n], sizeof(h->value[0]), "%s", value);
-	h->n++;
+	/* Once one is lost the answer is a 502: what is kept is unused. */
+	if (buf_append(&h->kept, name, strlen(name) + 1) == -1 ||
+	    buf_append(&h->kept, value, strlen(value) + 1) == -1)
+		h->lost = 1;
 }
 
 /*
- * End STDIN and read the handler's answer into out: 0, or -1.  A
- * connection that ends before a byte of the answer reached a worker that
- * was ending (a reload ends workers that wait for a request at once,
- * also one that has read only part of it): a request without a body is
- * sent again, twice at most, on another connection.  (One with a body
- * cannot be: it was streamed, not kept.)
+ * Add the kept headers to resp: 0, or -1 (logged) when one cannot be
+ * passed on as the handler sent it (libmicrohttpd refuses some, such as
+ * an empty value): the caller answers 502 rather than a response that
+ * differs from the handler's.  Content-Length is libmicrohttpd's, from
+ * the body it sends.
+ */
+static int
+pass_headers(struct MHD_Response *resp, const struct cgi_headers *h)
+{
+	const char *name, *value;
+	size_t i;
+
+	if (h->lost) {
+		log_warnx("form handler at %s: its answer's headers do not "
+		    "fit in memory", opt.handler);
+		return -1;
+	}
+	for (i = 0; i < h->kept.len; i = (size_t)(value - h->kept.data) +
+	    strlen(value) + 1) {
+		name = h->kept.data + i;
+		value = name + strlen(name) + 1;
+		if (strcasecmp(name, "Content-Length") == 0)
+			continue;
+		if (MHD_add_response_header(resp, name, value) != MHD_YES) {
+			log_warnx("form handler at %s: its header %s (%zu "
+			    "bytes) cannot be passed on", opt.handler, name,
+			    strlen(value));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * End STDIN and read the handler's answer into out: 0, or -1 with errno.
+ * A request without a body that failed on a kept connection before any
+ * answer (is_resendable) is sent again, twice at most, on another
+ * connection.  (One with a body cannot be: it was streamed, not kept.)
  */
 static int
 relay_answer(struct MHD_Connection *conn, struct request *rq,
     const char *url, struct buf *out, struct buf *err)
 {
-	int tries = 0;
+	int tries;
 
-	for (;;) {
+	for (tries = 0;; tries++) {
 		if (fcgi_stdin(&rq->fc, NULL, 0) == 0 &&
 		    fcgi_read_response(&rq->fc, out, err) == 0)
 			return 0;
-		if (out->len > 0 || rq->has_body || ++tries > 2)
+		if (rq->has_body || out->len > 0 || err->len > 0 ||
+		    tries == 2 || !is_resendable(&rq->fc, errno))
 			return -1;
 		relay_put(&rq->fc, 0);
-		buf_reset(out);
-		buf_reset(err);
 		if (relay_start(conn, rq, url) == -1)
 			return -1;
 	}
@@ -467,43 +647,54 @@ relay_finish(struct MHD_Connection *conn, struct request *rq,
     const char *url)
 {
 	struct MHD_Response *resp;
-	struct cgi_headers *h = xcalloc(1, sizeof(*h));
+	struct cgi_headers h;
 	struct buf out, err;
-	size_t off = 0, i;
+	char why[128];
+	size_t off = 0;
 	int status = 502, ok;
+	const char *text;
 	enum MHD_Result r;
 
 	buf_init(&out, RESPONSE_MAX);
 	buf_init(&err, 16 * 1024);
+	buf_init(&h.kept, RESPONSE_MAX);
+	h.lost = 0;
 	ok = relay_answer(conn, rq, url, &out, &err) == 0;
+	if (!ok)
+		handler_why(errno, opt.timeout, "no complete answer: ", why,
+		    sizeof(why));
 	if (err.len > 0)
 		log_warnx("handler stderr: %.*s", (int)err.len, err.data);
-	if (!ok)
-		log_warnx("form handler at %s: no complete answer: %s",
-		    opt.handler, errno == EFBIG ? "longer than 1 MiB" :
-		    strerror(errno));
-	if (!ok || cgi_response_parse(out.data != NULL ? out.data : "",
-	    out.len, &status, keep_header, h, &off) == -1) {
-		if (ok)
-			log_warnx("form handler at %s: malformed answer",
-			    opt.handler);
-		relay_put(&rq->fc, 0);
-		r = page(conn, rq, 502, "Bad gateway", !ok ? "The form "
-		    "handler did not answer; the development server's log "
-		    "says why." : "The form handler sent a malformed answer.");
-		goto out;
+	if (!ok) {
+		log_warnx("form handler at %s: %s", opt.handler, why);
+		text = "The form handler did not answer; the development "
+		    "server's log says why.";
+		goto fail;
+	}
+	if (cgi_response_parse(out.data != NULL ? out.data : "", out.len,
+	    &status, keep_header, &h, &off) == -1) {
+		log_warnx("form handler at %s: malformed answer", opt.handler);
+		text = "The form handler sent a malformed answer.";
+		goto fail;
+	}
+	resp = MHD_create_response_from_buffer(out.len - off, out.data + off,
+	    MHD_RESPMEM_MUST_COPY);
+	if (pass_headers(resp, &h) == -1) {
+		MHD_destroy_response(resp);
+		text = "The form handler sent a header that cannot be passed "
+		    "on; the development server's log says which.";
+		goto fail;
 	}
 	/* Error answers may leave body bytes unread: never reuse those. */
 	relay_put(&rq->fc, status < 400);
-	resp = MHD_create_response_from_buffer(out.len - off, out.data + off,
-	    MHD_RESPMEM_MUST_COPY);
-	for (i = 0; i < h->n; i++)
-		if (strcasecmp(h->name[i], "Content-Length") != 0)
-			MHD_add_response_header(resp, h->name[i], h->value[i]);
 	rq->bytes = out.len - off;
 	r = queue(conn, rq, status, resp);
+	goto out;
+fail:
+	relay_put(&rq->fc, 0);
+	r = page(conn, rq, 502, "Bad gateway", text);
 out:
-	free(h);
+	buf_free(&h.kept);
 	buf_free(&out);
 	buf_free(&err);
 	return r;
@@ -615,9 +806,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
     size_t *upload_data_size, void **con_cls)
 {
 	struct request *rq = *con_cls;
+	char why[128];
 
 	(void)cls;
-	(void)version;
 	if (rq == NULL) {
 		watch_mark(conn, 1);
 		rq = xcalloc(1, sizeof(*rq));
@@ -628,12 +819,29 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = rq;
 		rq->relay = strncmp(url, "/submit/", 8) == 0 ||
 		    strncmp(url, "/token/", 7) == 0;
+		snprintf(rq->proto, sizeof(rq->proto), "%s", version);
+		/*
+		 * RFC 9112 6.3: Transfer-Encoding overrides Content-Length,
+		 * and a request with both may be smuggling one past a proxy
+		 * that read the other.  nginx refuses it with 400 and closes
+		 * the connection; so do we, before anything is relayed (the
+		 * handler would have been given a CONTENT_LENGTH that is
+		 * not the body's).
+		 */
+		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    "Transfer-Encoding") != NULL &&
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    "Content-Length") != NULL) {
+			rq->relay = 0;
+			return page(conn, rq, 400, "Bad request", "The request "
+			    "has both a Content-Length and a "
+			    "Transfer-Encoding header.");
+		}
 		if (!rq->relay)
 			return MHD_YES;
 		if (relay_start(conn, rq, url) == -1) {
-			log_warnx("form handler at %s: %s", opt.handler,
-			    errno == ETIMEDOUT ? "every connection busy for "
-			    "a minute" : strerror(errno));
+			handler_why(errno, opt.timeout, "", why, sizeof(why));
+			log_warnx("form handler at %s: %s", opt.handler, why);
 			rq->failed = "The form handler could not be reached; "
 			    "the development server's log says why. Try "
 			    "again in a moment.";
@@ -665,8 +873,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		/* Stream the body: nothing is kept here. */
 		rq->has_body = 1;
 		if (fcgi_stdin(&rq->fc, upload_data, *upload_data_size) == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				snprintf(why, sizeof(why), "took nothing for "
+				    "%d s", opt.timeout);
+			else
+				snprintf(why, sizeof(why), "%s",
+				    strerror(errno));
 			log_warnx("form handler at %s stopped reading the "
-			    "form: %s", opt.handler, strerror(errno));
+			    "form: %s", opt.handler, why);
 			relay_put(&rq->fc, 0);
 			rq->relay_ok = 0;
 			rq->failed = "The form handler stopped reading the "
@@ -895,7 +1109,8 @@ main(int argc, char *argv[])
 
 	opt.listen = "127.0.0.1:8080";
 	opt.workers = 4;
-	while ((ch = getopt_long(argc, argv, "c:H:hl:r:w:x:", longopts,
+	opt.timeout = HANDLER_TIMEOUT;
+	while ((ch = getopt_long(argc, argv, "c:H:hl:r:t:w:x:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c': opt.conf = optarg; break;
@@ -904,6 +1119,11 @@ main(int argc, char *argv[])
 		case 'r': root = optarg; break;
 		case 'x': opt.handler_bin = optarg; break;
 		case 'P': opt.public = 1; break;
+		case 't':
+			if (parse_uint(optarg, 1, 3600, &w) == -1)
+				usage();
+			opt.timeout = (int)w;
+			break;
 		case 'w':
 			if (parse_uint(optarg, 1, 64, &w) == -1)
 				usage();
@@ -920,6 +1140,9 @@ main(int argc, char *argv[])
 	if (parse_listen(opt.listen, &ss, &sslen) == -1)
 		fatalx_code(EX_USAGE, "-l wants ADDR:PORT (127.0.0.1:8080, "
 		    "[::1]:8080), not %s", opt.listen);
+	snprintf(opt.port, sizeof(opt.port), "%u", ntohs(ss.ss_family ==
+	    AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port));
 	if (!is_loopback(&ss) && !opt.public)
 		fatalx_code(EX_USAGE, "%s is not a loopback address: this is "
 		    "a development server; add --public if you really mean "

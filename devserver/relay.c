@@ -15,7 +15,6 @@
 #include "util.h"
 
 #define POOL_MAX	64
-#define HANDLER_TIMEOUT	60	/* seconds for the handler to answer */
 #define CGI_HEADER_MAX	4096
 
 /*
@@ -37,15 +36,15 @@ relay_init(const char *handler_addr, unsigned workers)
 	slots_max = workers < 1 ? 1 : workers > POOL_MAX ? POOL_MAX : workers;
 }
 
-/* Wait for a connection slot; 0, or -1 after HANDLER_TIMEOUT. */
+/* Wait for a connection slot; 0, or -1 after timeout_s seconds. */
 static int
-slot_take(void)
+slot_take(int timeout_s)
 {
 	struct timespec until;
 	int r = 0;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += HANDLER_TIMEOUT;
+	until.tv_sec += timeout_s;
 	pthread_mutex_lock(&pool_lock);
 	while (slots_used >= slots_max && r == 0)
 		r = pthread_cond_timedwait(&slot_free, &pool_lock, &until);
@@ -81,11 +80,11 @@ is_alive(int fd)
 }
 
 int
-relay_get(struct fcgi_conn *c)
+relay_get(struct fcgi_conn *c, int timeout_s)
 {
 	int fd = -1;
 
-	if (slot_take() == -1) {
+	if (slot_take(timeout_s) == -1) {
 		errno = ETIMEDOUT;	/* every connection busy */
 		return -1;
 	}
@@ -98,13 +97,14 @@ relay_get(struct fcgi_conn *c)
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
-	if (fd == -1 && fcgi_connect(c, handler, HANDLER_TIMEOUT) == -1) {
+	if (fd == -1 && fcgi_connect(c, handler, timeout_s) == -1) {
 		slot_give();
 		return -1;
 	}
 	if (fd != -1) {
 		buf_init(&c->params, 64 * 1024);
 		c->fd = fd;
+		fcgi_set_timeout(c, timeout_s);
 	}
 	c->reused = fd != -1;
 	return 0;

@@ -27,9 +27,14 @@ int	cgi_response_parse(const char *data, size_t len, int *status,
  * many connections are open at once, idle ones kept for reuse.
  */
 void	relay_init(const char *handler_addr, unsigned workers);
-/* A connection to the handler, reused when one is idle; 0, or -1 with
- * errno (ETIMEDOUT: every connection busy for HANDLER_TIMEOUT). */
-int	relay_get(struct fcgi_conn *);
+/*
+ * A connection to the handler, reused when one is idle, whose reads and
+ * writes give up (EAGAIN) after timeout_s seconds; 0, or -1 with errno
+ * (ETIMEDOUT: every connection busy for timeout_s seconds).  The caller
+ * says how long: a page waits less for its token than a form for its
+ * answer.
+ */
+int	relay_get(struct fcgi_conn *, int timeout_s);
 /* Give a connection back for reuse (keep = 0: close it). */
 void	relay_put(struct fcgi_conn *, int keep);
 

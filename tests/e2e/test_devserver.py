@@ -8,7 +8,10 @@ restarted, 20 concurrent submissions, the loopback-only rule, slow
 clients, the request log and SIGTERM / SIGINT.
 
 The devserver runs the real cgi/formdrop.fcgi it starts itself (-c) or
-the stack's handler (-H); nothing is mocked.
+the stack's handler (-H).  Where the handler cannot show a case (the CGI
+variables it was given, a handler that never answers or sends odd
+headers), a small FastCGI responder in this process stands in for it,
+on a unix socket in the test's folder.
 """
 
 import concurrent.futures
@@ -753,6 +756,316 @@ def test_malformed_status_from_handler_is_502(tmp_root, make_ds, status):
     finally:
         stop.set()
         t.join(5)
+
+
+# ------------------------- what the handler is sent, and what is passed back
+
+def _fcgi_record(rtype, content):
+    return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
+
+
+def _fcgi_pairs(data):
+    """The FastCGI name-value pairs in data, as [(name, value)], repeats
+    kept (the spec's one- or four-byte lengths)."""
+    out, i = [], 0
+
+    def length():
+        nonlocal i
+        if data[i] < 128:
+            i += 1
+            return data[i - 1]
+        i += 4
+        return struct.unpack("!I", data[i - 4:i])[0] & 0x7fffffff
+    while i < len(data):
+        nl = length()
+        vl = length()
+        out.append((data[i:i + nl].decode("latin-1"),
+                    data[i + nl:i + nl + vl].decode("latin-1")))
+        i += nl + vl
+    return out
+
+
+class FcgiResponder:
+    """A FastCGI responder on a unix socket in the test's folder, one
+    thread per connection, kept connections served request after request.
+    answer(params) gives each request's CGI answer (bytes); b"" closes
+    the connection unanswered, as a crashing worker would; None never
+    answers (until the devserver closes, or stop()).  requests holds the
+    params of every request read, in order."""
+
+    def __init__(self, path, answer):
+        self.path = str(path)
+        self.answer = answer
+        self.requests = []
+        self.stopping = threading.Event()
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.path)
+        self.srv.listen(16)
+        self.srv.settimeout(0.2)
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    @property
+    def addr(self):
+        return f"unix:{self.path}"
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            self.threads.append(t)
+            t.start()
+        self.srv.close()
+
+    def _serve(self, c):
+        c.settimeout(0.2)
+        buf = b""
+
+        def need(n):
+            nonlocal buf
+            while len(buf) < n:
+                try:
+                    data = c.recv(65536)
+                except socket.timeout:
+                    if self.stopping.is_set():
+                        raise EOFError
+                    continue
+                if not data:
+                    raise EOFError
+                buf += data
+        try:
+            while True:
+                params = b""
+                while True:         # up to the empty FCGI_STDIN record
+                    need(8)
+                    _, rtype, _, clen, plen = struct.unpack("!BBHHBx",
+                                                            buf[:8])
+                    need(8 + clen + plen)
+                    if rtype == 4:
+                        params += buf[8:8 + clen]
+                    buf = buf[8 + clen + plen:]
+                    if rtype == 5 and clen == 0:
+                        break
+                p = _fcgi_pairs(params)
+                self.requests.append(p)
+                answer = self.answer(p)
+                if answer is None:
+                    need(len(buf) + 1)      # until closed or stopped
+                if not answer:
+                    break
+                c.sendall(b"".join(_fcgi_record(6, answer[i:i + 65535])
+                                   for i in range(0, len(answer), 65535)) +
+                          _fcgi_record(6, b"") +
+                          _fcgi_record(3, b"\0" * 8))
+        except (OSError, EOFError):
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(5)
+
+
+@pytest.fixture
+def responder(request, tmp_root):
+    """responder(answer, name): an FcgiResponder, stopped when the test
+    ends."""
+    def make(answer, name="fake.sock"):
+        r = FcgiResponder(tmp_root / name, answer)
+        request.addfinalizer(r.stop)
+        return r
+    return make
+
+
+def _echo(params):
+    """A CGI answer whose body is the request's variables, one a line."""
+    return (b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n" +
+            "".join(f"{k}={v}\n" for k, v in params).encode("latin-1"))
+
+
+def _echoed(body):
+    """{name: [values]} from an _echo body: a name twice is a list of two."""
+    out = {}
+    for line in body.decode("latin-1").splitlines():
+        k, _, v = line.partition("=")
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def _raw_get(d, path, version="HTTP/1.1", headers=()):
+    """A request written byte by byte (repeated headers, odd names, other
+    HTTP versions), its answer parsed: (status, headers, body)."""
+    head = f"GET {path} {version}\r\nHost: 127.0.0.1\r\n"
+    head += "".join(f"{line}\r\n" for line in headers)
+    head += "Connection: close\r\n\r\n"
+    return dh.parse_raw_response(d.raw(head.encode("latin-1")))
+
+
+def test_request_dropped_by_handler_is_not_sent_again(tmp_root, make_ds,
+                                                      responder):
+    """A handler that takes a GET /token/ on a new connection and closes
+    it unanswered (a crashing worker) gets it once, and the browser a
+    502 at once.  Before: it was sent three times."""
+    fake = responder(lambda p: b"")
+    d = make_ds(tmp_root, handler=fake.addr)
+    r = d.get("/token/contact", timeout=10)
+    assert r.status == 502 and r.content_type == "text/html", r
+    time.sleep(0.5)                 # a resend would come meanwhile
+    tokens = [p for p in fake.requests if ("REQUEST_URI", "/token/contact")
+              in p]
+    assert len(tokens) == 1, f"the handler got it {len(tokens)} times"
+    assert "no complete answer" in d.log_text()
+
+
+def test_handler_that_does_not_answer_gets_502_after_t(tmp_root, make_ds,
+                                                       responder):
+    """-t 2: a handler that never answers gives a 502 after 2 s, sent to
+    it once, and a log line that says it timed out.  Before: no -t, three
+    tries of 60 s each (185 s), and "Resource temporarily unavailable"."""
+    fake = responder(lambda p: None)
+    d = make_ds(tmp_root, handler=fake.addr, args=["-t", "2"])
+    start = time.monotonic()
+    r = d.get("/token/contact", timeout=15)
+    took = time.monotonic() - start
+    assert r.status == 502 and r.content_type == "text/html", r
+    assert 1.5 < took < 6, took
+    assert len(fake.requests) == 1, len(fake.requests)
+    h.wait_until(lambda: "did not answer within 2 s" in d.log_text(),
+                 timeout=5, what="the log line", log=d.log)
+    assert "Resource temporarily unavailable" not in d.log_text()
+
+
+def test_page_with_token_not_held_by_a_stuck_handler(tmp_root, make_ds,
+                                                     responder):
+    """A form page whose token the handler does not give comes within a
+    few seconds, without a token (form.js asks for one), and the log
+    says why.  Before: the page took 60 s."""
+    fake = responder(lambda p: None)
+    d = make_ds(tmp_root, handler=fake.addr)
+    start = time.monotonic()
+    r = d.get("/contact.html", timeout=12)
+    took = time.monotonic() - start
+    assert r.status == 200 and b"{{token}}" not in r.body, r
+    assert took < 8, took
+    assert len(fake.requests) == 1, len(fake.requests)
+    assert ("no token for the contact page from the form handler at "
+            f"{fake.addr}: did not answer within 3 s") in d.log_text()
+
+
+def test_repeated_accept_headers_reach_the_handler_as_one(ds):
+    """Two Accept lines are one HTTP_ACCEPT "text/html, application/json"
+    (RFC 3875 4.1.18; nginx from 1.23.0): the handler answers JSON.
+    Before: it saw two HTTP_ACCEPT and used the first, and answered HTML."""
+    r = h.curl(ds.url("/submit/contact"), data=b"name=", content_type=URLENC,
+               headers=["Accept: text/html", "Accept: application/json"],
+               workdir=ds.root)
+    assert r.status == 422 and r.content_type == JSON, r
+    assert r.json()["ok"] is False
+
+
+def test_request_headers_merged_and_underscores_dropped(tmp_root, make_ds,
+                                                        responder):
+    fake = responder(_echo)
+    d = make_ds(tmp_root, handler=fake.addr)
+    status, _, body = _raw_get(d, "/token/contact", headers=[
+        "X-Dup: 1", "x-dup: 2", "Cookie: a=1", "Cookie: b=2", "X-Only: one",
+        "X_Dup: underscore", "X_Only: underscore"])
+    assert status == 200, body
+    env = _echoed(body)
+    assert env["HTTP_X_DUP"] == ["1, 2"], env
+    assert env["HTTP_COOKIE"] == ["a=1; b=2"], env
+    assert env["HTTP_X_ONLY"] == ["one"], env
+    assert b"underscore" not in body, env
+
+
+def test_long_and_many_answer_headers_passed_on_whole(tmp_root, make_ds,
+                                                      responder):
+    """Every header of the handler's answer arrives as sent: 40 of them,
+    one of 1,500 and one of 4,000 bytes.  Before: values were cut at
+    1,023 bytes and headers after the 32nd dropped."""
+    sent = [(f"X-H-{i:02}", f"value {i}") for i in range(40)]
+    sent += [("X-Long", "a" * 1500), ("X-Longer", "b" * 4000)]
+    fake = responder(lambda p: b"Status: 200 OK\r\nContent-Type: text/plain"
+                     b"\r\n" + b"".join(f"{k}: {v}\r\n".encode()
+                                        for k, v in sent) + b"\r\nhi")
+    d = make_ds(tmp_root, handler=fake.addr)
+    r = d.get("/token/contact")
+    assert r.status == 200 and r.body == b"hi", r
+    for k, v in sent:
+        assert r.header_all(k) == [v], (k, r.header_all(k)[:1])
+
+
+@pytest.mark.parametrize("header", [b"Transfer-Encoding: gzip",
+                                    b"X-Empty:"])
+def test_answer_header_that_cannot_be_passed_on_is_502(tmp_root, make_ds,
+                                                       responder, header):
+    """A header libmicrohttpd refuses is not dropped without a word: the
+    answer would differ from the handler's.  Before: a 200 without it."""
+    fake = responder(lambda p: b"Status: 200 OK\r\nContent-Type: text/plain"
+                     b"\r\n" + header + b"\r\n\r\nhi")
+    d = make_ds(tmp_root, handler=fake.addr)
+    r = d.get("/token/contact")
+    assert r.status == 502 and b"cannot be passed on" in r.body, r
+    name = header.split(b":")[0].decode()
+    assert f"its header {name} " in d.log_text()
+
+
+def test_content_length_with_transfer_encoding_is_400(stack, tmp_root,
+                                                      make_ds, responder):
+    """Content-Length and Transfer-Encoding: chunked together are refused
+    with 400 and the connection closed, as nginx does (RFC 9112 6.3); the
+    handler is not asked.  Before: it was given the Content-Length, not
+    the body's.  A chunked body alone is relayed, without one."""
+    fake = responder(_echo)
+    d = make_ds(tmp_root, handler=fake.addr)
+    both = (b"POST /submit/contact HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: " + URLENC.encode() + b"\r\n"
+            b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"6\r\nname=a\r\n0\r\n\r\n")
+    ng, _, _ = dh.parse_raw_response(dh.raw_http(stack.nginx.port, both))
+    status, headers, body = dh.parse_raw_response(d.raw(both))
+    assert status == ng == 400, (status, body)
+    hdrs = {k.lower(): v for k, v in headers}
+    assert hdrs["content-type"] == "text/html; charset=utf-8", headers
+    assert hdrs["connection"].lower() == "close", headers
+    assert b"Bad request" in body
+    assert fake.requests == [], fake.requests
+    chunked = both.replace(b"Content-Length: 5\r\n", b"")
+    status, _, body = dh.parse_raw_response(d.raw(chunked))
+    assert status == 200, body
+    env = _echoed(body)
+    assert "CONTENT_LENGTH" not in env and env["REQUEST_METHOD"] == ["POST"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_405_on_static_paths_is_a_page(ds, method):
+    """A form sent to a page gets a short HTML page that says why, with
+    Allow.  Before: an empty body without a Content-Type."""
+    r = h.curl(ds.url("/contact.html"), method=method,
+               data=h.urlencode(contact().items()), content_type=URLENC,
+               workdir=ds.root)
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD", r
+    assert r.header("Content-Type") == "text/html; charset=utf-8", r
+    assert b"Method not allowed" in r.body, r
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.0", "HTTP/1.1"])
+def test_server_port_and_protocol_sent(tmp_root, make_ds, responder, version):
+    """SERVER_PORT is the listening port (RFC 3875 4.1.15 requires it) and
+    SERVER_PROTOCOL the request's version.  Before: no SERVER_PORT, and
+    HTTP/1.1 always."""
+    fake = responder(_echo)
+    d = make_ds(tmp_root, handler=fake.addr)
+    status, _, body = _raw_get(d, "/token/contact", version=version)
+    assert status == 200, body
+    env = _echoed(body)
+    assert env["SERVER_PORT"] == [str(d.port)], env
+    assert env["SERVER_PROTOCOL"] == [version], env
 
 
 def test_port_in_use_starts_nothing(tmp_root):
