@@ -604,6 +604,48 @@ respond_retry(struct job *j, enum token_status st)
 	    "and send the form again.", why);
 }
 
+/*
+ * A key whose record holds another submission's print: a page sent again
+ * after it was changed (its token was spent), or an Idempotency-Key
+ * reused, by mistake or by someone else, for other content.  Answering
+ * the first submission's id would drop this one behind a success: refuse
+ * it instead.  A page gets a token refusal, so a fetch() page takes a
+ * new token and sends again; a client of the header gets 422, as the
+ * IETF Idempotency-Key draft says.
+ */
+static void
+respond_key_reused(struct job *j, const struct screen *sc)
+{
+	struct field_error *e;
+
+	if (!sc->key_is_token) {
+		respond_error(j, 422, "This Idempotency-Key was already used "
+		    "for a different submission: send it with a new key.",
+		    "Idempotency-Key reused with other content");
+		return;
+	}
+	if ((e = calloc(1, sizeof(*e))) != NULL) {
+		snprintf(e->field, sizeof(e->field), "%s", TOKEN_FIELD);
+		snprintf(e->label, sizeof(e->label), "This page");
+		snprintf(e->reason, sizeof(e->reason), "was already sent");
+		j->val.v = e;
+		j->val.n = 1;
+	}
+	respond_error(j, 422, "This page was already sent once. Please reload "
+	    "it to send the form again with your changes.",
+	    "token spent on other content");
+}
+
+/* 1 if a record's print says it holds other content than print. */
+static int
+other_content(const char *recorded, const char *print)
+{
+	/* Records older than prints, or a print that could not be made,
+	 * say nothing: as before, the same key is the same submission. */
+	return recorded[0] != '\0' && print[0] != '\0' &&
+	    strcmp(recorded, print) != 0;
+}
+
 /* Take a token from the form's rate limit; 1 after answering 429. */
 static int
 rate_limited(struct job *j)
@@ -633,14 +675,23 @@ process(struct job *j, struct form_data *data)
 	struct submission sub;
 	struct screen sc;
 	char id[ONCE_ID_MAX + 1], where[8192], why[64];
+	char print[ONCE_PRINT_HEX + 1], recorded[ONCE_PRINT_HEX + 1];
 	struct once claim = { .fd = -1 };
 	enum once_status os = ONCE_NEW;
 
 	screen_submission(j->conf, j->def, data, j->req->idempotency_key, &sc);
+	/* What was submitted, before validation drops blank rows: a resent
+	 * copy has the same print. */
+	if (sc.has_key)
+		form_data_print(data, print);
 	/* A repeat of a delivered submission: the same answer, nothing new,
 	 * and no rate-limit token spent on a double click. */
-	if (sc.has_key && once_peek(j->once_dir, sc.key, id)) {
-		respond_success(j, id, "duplicate of an earlier submission");
+	if (sc.has_key && once_peek(j->once_dir, sc.key, id, recorded)) {
+		if (other_content(recorded, print))
+			respond_key_reused(j, &sc);
+		else
+			respond_success(j, id, "duplicate of an earlier "
+			    "submission");
 		return;
 	}
 	/* Without a key, the limit applies at once; with one, only to the
@@ -660,9 +711,13 @@ process(struct job *j, struct form_data *data)
 		return;
 	}
 	if (sc.has_key && (os = once_begin(&claim, j->once_dir, sc.key,
-	    ONCE_WAIT_MS, id)) == ONCE_DONE) {
+	    ONCE_WAIT_MS, id, recorded)) == ONCE_DONE) {
 		/* The same submission again: the same answer, no message. */
-		respond_success(j, id, "duplicate of an earlier submission");
+		if (other_content(recorded, print))
+			respond_key_reused(j, &sc);
+		else
+			respond_success(j, id, "duplicate of an earlier "
+			    "submission");
 		return;
 	}
 	if (os == ONCE_BUSY) {
@@ -689,7 +744,7 @@ process(struct job *j, struct form_data *data)
 	sub.spam = sc.spam;
 	if (submission_make_id(&sub) == -1) {
 		respond_error(j, 503, msg_busy, "no randomness for the id");
-	} else if (sc.has_key && once_prepare(&claim, sub.id) == -1) {
+	} else if (sc.has_key && once_prepare(&claim, sub.id, print) == -1) {
 		/* Recorded after delivery, a full disk would let a retry
 		 * deliver twice: fail now, while nothing is delivered. */
 		respond_error(j, 503, msg_busy, "cannot record the idempotency "

@@ -61,6 +61,7 @@ set_key(const struct formdef *def, const char *source, const char *value,
 	snprintf(tagged, sizeof(tagged), "%s:%s", source, value);
 	once_key(def->name, tagged, sc->key);
 	sc->has_key = 1;
+	sc->key_is_token = strcmp(source, "token") == 0;
 }
 
 void

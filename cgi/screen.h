@@ -19,6 +19,7 @@ struct screen {
 	int			 refuse;	/* answer with a retry page */
 	const char		*spam;		/* deliver to .Junk: why */
 	int			 has_key;
+	int			 key_is_token;	/* else an Idempotency-Key */
 	char			 key[ONCE_KEY_HEX + 1];
 };
 

@@ -2,6 +2,8 @@
  * The parsed-submission container shared by both body parsers.
  */
 #include <errno.h>
+#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,4 +201,47 @@ parse_status_str(enum parse_status st)
 	if (st >= PARSE__MAX)
 		return "unknown";
 	return str[st];
+}
+
+/* A length-prefixed item of the print: no two field lists hash alike. */
+static void
+print_item(EVP_MD_CTX *ctx, const void *p, size_t len)
+{
+	uint64_t n = len;
+
+	EVP_DigestUpdate(ctx, &n, sizeof(n));
+	EVP_DigestUpdate(ctx, p, len);
+}
+
+void
+form_data_print(const struct form_data *fd, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len;
+	EVP_MD_CTX *ctx;
+	size_t i;
+
+	out[0] = '\0';
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return;
+	}
+	for (i = 0; i < fd->n; i++) {
+		const struct field *f = &fd->v[i];
+
+		/* Tagged, so a field never reads as the items of another. */
+		print_item(ctx, f->filename != NULL ? "file" : "text", 4);
+		print_item(ctx, f->name, strlen(f->name));
+		print_item(ctx, f->value, f->len);
+		if (f->filename != NULL) {
+			print_item(ctx, f->filename, strlen(f->filename));
+			print_item(ctx, f->ctype != NULL ? f->ctype : "",
+			    f->ctype != NULL ? strlen(f->ctype) : 0);
+			print_item(ctx, f->sha256, strlen(f->sha256));
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &len) == 1)
+		hex_encode(md, 32, out);
+	EVP_MD_CTX_free(ctx);
 }

@@ -76,6 +76,14 @@ struct spool *form_data_spool(struct form_data *);
 int	form_data_add_spooled(struct form_data *, const char *name,
 	    size_t namelen, const char *filename, const char *ctype,
 	    off_t off, size_t size, const char sha256[65]);
+/*
+ * The print of a submission: SHA-256 (hex) of every field in order, its
+ * name, value and, for a file, its name, type and content digest.  Equal
+ * for a resent copy of a submission, whatever its encoding (multipart
+ * boundaries differ from one send to the next); different when anything
+ * typed or attached differs.
+ */
+void	form_data_print(const struct form_data *, char out[65]);
 /* Read back the content of file field f: 0, or -1. */
 int	form_file_open(const struct form_data *, const struct field *f,
 	    struct spool_reader *);

@@ -2,8 +2,9 @@
  * Idempotency records for the handler worker.  Files in dir:
  *
  *	KEY.claim	made by the first request with the key, which holds
- *			it locked (flock) until it is done and writes the
- *			submission id into it before delivering
+ *			it locked (flock) until it is done and writes
+ *			"ID PRINT\n" into it before delivering: the
+ *			submission id and the print of what was submitted
  *	KEY		the record: the claim renamed once the message is
  *			delivered, so it is whole or absent
  *
@@ -65,21 +66,40 @@ paths(struct once *o, const char *dir, const char *key)
 	return 0;
 }
 
-/* Read a record: 1 with id, 0 when absent, -1 on error. */
-static int
-read_record(const char *rec, char id[ONCE_ID_MAX + 1])
+/* The first max bytes of s into out[max + 1]. */
+static void
+copy_bounded(char *out, size_t max, const char *s)
 {
+	size_t n = strnlen(s, max);
+
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+/*
+ * Read a record: 1 with id and print, 0 when absent, -1 on error.  A
+ * record written before prints were kept has none: print is "".
+ */
+static int
+read_record(const char *rec, char id[ONCE_ID_MAX + 1],
+    char print[ONCE_PRINT_HEX + 1])
+{
+	char line[ONCE_ID_MAX + ONCE_PRINT_HEX + 3], *sp;
 	ssize_t n;
 	int fd;
 
 	if ((fd = open(rec, O_RDONLY | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	n = read(fd, id, ONCE_ID_MAX);
+	n = read(fd, line, sizeof(line) - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
-	id[n] = '\0';
-	id[strcspn(id, "\n")] = '\0';
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if ((sp = strchr(line, ' ')) != NULL)
+		*sp++ = '\0';
+	copy_bounded(id, ONCE_ID_MAX, line);
+	copy_bounded(print, ONCE_PRINT_HEX, sp != NULL ? sp : "");
 	return 1;
 }
 
@@ -120,25 +140,26 @@ lock_claim(struct once *o, const char *dir)
 }
 
 int
-once_peek(const char *dir, const char *key, char id[ONCE_ID_MAX + 1])
+once_peek(const char *dir, const char *key, char id[ONCE_ID_MAX + 1],
+    char print[ONCE_PRINT_HEX + 1])
 {
 	struct once o;
 
 	if (paths(&o, dir, key) == -1)
 		return 0;
-	return read_record(o.rec, id) == 1;
+	return read_record(o.rec, id, print) == 1;
 }
 
 enum once_status
 once_begin(struct once *o, const char *dir, const char *key, int wait_ms,
-    char id[ONCE_ID_MAX + 1])
+    char id[ONCE_ID_MAX + 1], char print[ONCE_PRINT_HEX + 1])
 {
 	int r, waited = 0;
 
 	if (paths(o, dir, key) == -1)
 		return ONCE_ERROR;
 	for (;;) {
-		if ((r = read_record(o->rec, id)) != 0)
+		if ((r = read_record(o->rec, id, print)) != 0)
 			return r == 1 ? ONCE_DONE : ONCE_ERROR;
 		if ((r = lock_claim(o, dir)) == -1)
 			return ONCE_ERROR;
@@ -150,7 +171,7 @@ once_begin(struct once *o, const char *dir, const char *key, int wait_ms,
 		waited += POLL_MS;
 	}
 	/* The record may have landed just before we locked. */
-	if ((r = read_record(o->rec, id)) != 0) {
+	if ((r = read_record(o->rec, id, print)) != 0) {
 		once_abort(o);
 		return r == 1 ? ONCE_DONE : ONCE_ERROR;
 	}
@@ -158,13 +179,13 @@ once_begin(struct once *o, const char *dir, const char *key, int wait_ms,
 }
 
 int
-once_prepare(struct once *o, const char *id)
+once_prepare(struct once *o, const char *id, const char *print)
 {
-	char line[ONCE_ID_MAX + 2];
+	char line[ONCE_ID_MAX + ONCE_PRINT_HEX + 3];
 	int n;
 
-	/* A dead request's id may be here: the newline ends ours. */
-	n = snprintf(line, sizeof(line), "%s\n", id);
+	/* A dead request's line may be here: the newline ends ours. */
+	n = snprintf(line, sizeof(line), "%s %s\n", id, print);
 	if (n < 0 || (size_t)n >= sizeof(line) ||
 	    pwrite(o->fd, line, (size_t)n, 0) != n || fsync(o->fd) == -1)
 		return -1;

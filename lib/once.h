@@ -2,10 +2,11 @@
  * Exactly-once submissions: a record per idempotency key (a token's nonce
  * or a client's Idempotency-Key) in the state folder, shared by every
  * handler process on the host.  The first request with a key claims it
- * (a file it holds locked), writes the submission id into the claim,
- * delivers, and turns the claim into the record; any other request with
- * the same key, at the same time or later, waits for that record and
- * answers exactly as the first did.
+ * (a file it holds locked), writes the submission id and the print of
+ * what was submitted into the claim, delivers, and turns the claim into
+ * the record; any other request with the same key, at the same time or
+ * later, waits for that record and, if it submits the same (the same
+ * print), answers exactly as the first did.
  */
 #ifndef FORMDROP_ONCE_H
 #define FORMDROP_ONCE_H
@@ -15,6 +16,7 @@
 
 #define ONCE_KEY_HEX	64
 #define ONCE_ID_MAX	64
+#define ONCE_PRINT_HEX	64	/* form_data_print(): SHA-256, hex */
 
 enum once_status {
 	ONCE_NEW,	/* claimed: once_prepare, deliver, once_finish */
@@ -37,19 +39,26 @@ struct once {
  */
 void	once_key(const char *form, const char *value,
 	    char out[ONCE_KEY_HEX + 1]);
-/* 1 with id when key's record exists in dir, else 0; claims nothing. */
-int	once_peek(const char *dir, const char *key, char id[ONCE_ID_MAX + 1]);
 /*
- * Claim key in dir (making dir if it is gone), or find its record; wait
- * at most wait_ms for a request that holds the claim.
+ * 1 with id and print (or "" in a record older than prints) when key's
+ * record exists in dir, else 0; claims nothing.
+ */
+int	once_peek(const char *dir, const char *key, char id[ONCE_ID_MAX + 1],
+	    char print[ONCE_PRINT_HEX + 1]);
+/*
+ * Claim key in dir (making dir if it is gone), or find its record (id
+ * and print, as once_peek); wait at most wait_ms for a request that
+ * holds the claim.
  */
 enum once_status once_begin(struct once *, const char *dir, const char *key,
-	    int wait_ms, char id[ONCE_ID_MAX + 1]);
+	    int wait_ms, char id[ONCE_ID_MAX + 1],
+	    char print[ONCE_PRINT_HEX + 1]);
 /*
- * Write the id into the claim, on disk, before anything is delivered: a
- * full state folder then fails here, while a 503 is still the truth.
+ * Write the id and print into the claim, on disk, before anything is
+ * delivered: a full state folder then fails here, while a 503 is still
+ * the truth.
  */
-int	once_prepare(struct once *, const char *id);
+int	once_prepare(struct once *, const char *id, const char *print);
 /* Delivered: the claim becomes the record, and is released. */
 int	once_finish(struct once *);
 /* Nothing was delivered: drop the claim, a retry may deliver. */

@@ -479,6 +479,56 @@ def test_idempotency_key(idem):
         expect_inbox(idem, r5, "contact", "url", boxes, mark, CONTACT)
 
 
+def test_idempotency_key_reused_for_other_content(idem):
+    """Another client (or a bug) sends other content with a key already
+    used: refused with 422, never answered with the first submission's
+    id (it was: Alice's order was dropped behind a success answer, found
+    by review).  The first client's resend still gets its answer, in any
+    encoding: the print is of the fields, not of the bytes."""
+    key = "api-order-" + os.urandom(6).hex()
+    mallory = dict(CONTACT, name="Mallory", message="decoy")
+    r1, boxes, mark = send(idem, "contact", "json", None, fields=mallory,
+                           idempotency_key=key)
+    id, _ = expect_inbox(idem, r1, "contact", "json", boxes, mark, mallory)
+    alice = dict(CONTACT, name="Alice", message="500 widgets, please.")
+    r2, boxes, mark = send(idem, "contact", "json", None, fields=alice,
+                           idempotency_key=key)
+    doc = h.check_error(r2, 422, accept_json=True)
+    assert "Idempotency-Key" in doc["error"] and "fields" not in doc, doc
+    assert id not in r2.body.decode(), doc
+    boxes.nothing()
+    line = idem.outcome_since(mark)
+    assert (line["status"], line["what"]) == (
+        "422", "Idempotency-Key reused with other content"), line
+    # Mallory's own resend, as multipart this time: the same submission.
+    r3, boxes, mark = send(idem, "contact", "multipart", None,
+                           fields=mallory, idempotency_key=key)
+    assert s.success_id(r3, "contact", "multipart") == id
+    boxes.nothing()
+
+
+def test_token_spent_then_page_changed_is_refused(st, pool):
+    """A page sent, then changed (Back, another quantity) and sent again
+    with the same token: refused as a spent token, so form.js takes a new
+    one and delivers the change; answered with the first id, the change
+    was lost behind a success.  The unchanged resend is still a
+    duplicate."""
+    tok = pool.take("order")
+    r1, boxes, mark = send(st, "order", "json", tok)
+    id, _ = expect_inbox(st, r1, "order", "json", boxes, mark, ORDER)
+    changed = [(k, "5" if v == "2" else v) for k, v in ORDER]
+    r2, boxes, mark = send(st, "order", "json", tok, fields=changed)
+    doc = h.check_error(r2, 422, accept_json=True, fields=[s.TOKEN_FIELD])
+    assert doc["fields"][s.TOKEN_FIELD] == "was already sent", doc
+    boxes.nothing()
+    line = st.outcome_since(mark)
+    assert (line["status"], line["what"]) == (
+        "422", "token spent on other content"), line
+    r3, boxes, mark = send(st, "order", "url", tok)
+    assert s.success_id(r3, "order", "url") == id
+    boxes.nothing()
+
+
 def test_idempotency_key_with_spaces_and_invalid_keys(idem):
     # Spaces inside a key are part of it: twice, one delivery.
     key = "order 7f3a " + os.urandom(4).hex()

@@ -20,6 +20,9 @@
 #include "once.h"
 #include "testutil.h"
 
+#define PRINT \
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 static void
 test_key(void **state)
 {
@@ -34,24 +37,45 @@ test_key(void **state)
 	assert_string_not_equal(a, c);	/* forms never share keys */
 }
 
+/* A record written before prints were kept: its id, and no print. */
+static void
+test_record_without_print(void **state)
+{
+	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
+
+	(void)state;
+	once_key("order", "old", key);
+	tu_write_file(dir, key, "20250101-000000-0000000a\n");
+	assert_int_equal(once_peek(dir, key, id, pr), 1);
+	assert_string_equal(id, "20250101-000000-0000000a");
+	assert_string_equal(pr, "");
+	tu_rmtree(dir);
+	free(dir);
+}
+
 static void
 test_claim_finish_replay(void **state)
 {
 	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
 	struct once first, twin;
 
 	(void)state;
 	once_key("order", "n1", key);
-	assert_int_equal(once_peek(dir, key, id), 0);
-	assert_int_equal(once_begin(&first, dir, key, 0, id), ONCE_NEW);
+	assert_int_equal(once_peek(dir, key, id, pr), 0);
+	assert_int_equal(once_begin(&first, dir, key, 0, id, pr), ONCE_NEW);
 	/* A twin while the first is delivering: busy, not new. */
-	assert_int_equal(once_begin(&twin, dir, key, 0, id), ONCE_BUSY);
-	assert_int_equal(once_prepare(&first, "20261129-000000-abcdef01"), 0);
+	assert_int_equal(once_begin(&twin, dir, key, 0, id, pr), ONCE_BUSY);
+	assert_int_equal(once_prepare(&first, "20261129-000000-abcdef01",
+	    PRINT), 0);
 	assert_int_equal(once_finish(&first), 0);
 	assert_int_equal(first.fd, -1);
-	assert_int_equal(once_begin(&twin, dir, key, 0, id), ONCE_DONE);
+	assert_int_equal(once_begin(&twin, dir, key, 0, id, pr), ONCE_DONE);
 	assert_string_equal(id, "20261129-000000-abcdef01");
-	assert_int_equal(once_peek(dir, key, id), 1);
+	assert_string_equal(pr, PRINT);
+	assert_int_equal(once_peek(dir, key, id, pr), 1);
+	assert_string_equal(pr, PRINT);
 	tu_rmtree(dir);
 	free(dir);
 }
@@ -60,15 +84,16 @@ static void
 test_abort_allows_retry(void **state)
 {
 	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
 	struct once o;
 
 	(void)state;
 	once_key("order", "n2", key);
-	assert_int_equal(once_begin(&o, dir, key, 0, id), ONCE_NEW);
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_NEW);
 	once_abort(&o);
 	assert_int_equal(o.fd, -1);
 	once_abort(&o);			/* twice: harmless */
-	assert_int_equal(once_begin(&o, dir, key, 0, id), ONCE_NEW);
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_NEW);
 	once_abort(&o);
 	tu_rmtree(dir);
 	free(dir);
@@ -79,20 +104,21 @@ static void
 test_twin_waits_for_record(void **state)
 {
 	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
 	struct once first, twin;
 	pid_t pid;
 	int status;
 
 	(void)state;
 	once_key("order", "n3", key);
-	assert_int_equal(once_begin(&first, dir, key, 0, id), ONCE_NEW);
+	assert_int_equal(once_begin(&first, dir, key, 0, id, pr), ONCE_NEW);
 	if ((pid = fork()) == 0) {
 		usleep(200000);
-		_exit(once_prepare(&first, "the-first-id") == 0 &&
+		_exit(once_prepare(&first, "the-first-id", PRINT) == 0 &&
 		    once_finish(&first) == 0 ? 0 : 1);
 	}
 	close(first.fd);		/* the child holds the lock now */
-	assert_int_equal(once_begin(&twin, dir, key, 5000, id), ONCE_DONE);
+	assert_int_equal(once_begin(&twin, dir, key, 5000, id, pr), ONCE_DONE);
 	assert_string_equal(id, "the-first-id");
 	waitpid(pid, &status, 0);
 	assert_int_equal(WEXITSTATUS(status), 0);
@@ -109,6 +135,7 @@ static void
 test_claim_lives_with_its_holder(void **state)
 {
 	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
 	char claim[4096];
 	struct once slow, twin;
 	struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
@@ -121,8 +148,9 @@ test_claim_lives_with_its_holder(void **state)
 	snprintf(claim, sizeof(claim), "%s/%s.claim", dir, key);
 	assert_int_equal(pipe(pipefd), 0);
 	if ((pid = fork()) == 0) {
-		if (once_begin(&slow, dir, key, 0, id) != ONCE_NEW ||
-		    once_prepare(&slow, "20261129-000000-deadbeef") == -1)
+		if (once_begin(&slow, dir, key, 0, id, pr) != ONCE_NEW ||
+		    once_prepare(&slow, "20261129-000000-deadbeef",
+		    PRINT) == -1)
 			_exit(1);
 		(void)write(pipefd[1], "c", 1);
 		pause();		/* delivering, for ever */
@@ -130,14 +158,15 @@ test_claim_lives_with_its_holder(void **state)
 	}
 	assert_int_equal(read(pipefd[0], &c, 1), 1);
 	assert_int_equal(utimensat(AT_FDCWD, claim, old, 0), 0);
-	assert_int_equal(once_begin(&twin, dir, key, 100, id), ONCE_BUSY);
+	assert_int_equal(once_begin(&twin, dir, key, 100, id, pr), ONCE_BUSY);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	/* Dead before delivering: the claim is taken over, the id replaced. */
-	assert_int_equal(once_begin(&twin, dir, key, 0, id), ONCE_NEW);
-	assert_int_equal(once_prepare(&twin, "20261129-000001-00000002"), 0);
+	assert_int_equal(once_begin(&twin, dir, key, 0, id, pr), ONCE_NEW);
+	assert_int_equal(once_prepare(&twin, "20261129-000001-00000002",
+	    PRINT), 0);
 	assert_int_equal(once_finish(&twin), 0);
-	assert_int_equal(once_peek(dir, key, id), 1);
+	assert_int_equal(once_peek(dir, key, id, pr), 1);
 	assert_string_equal(id, "20261129-000001-00000002");
 	tu_rmtree(dir);
 	free(dir);
@@ -148,16 +177,17 @@ static void
 test_folder_made_again(void **state)
 {
 	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
 	char sub[4096];
 	struct once o;
 
 	(void)state;
 	snprintf(sub, sizeof(sub), "%s/once", dir);
 	once_key("order", "n6", key);
-	assert_int_equal(once_begin(&o, sub, key, 0, id), ONCE_NEW);
-	assert_int_equal(once_prepare(&o, "x"), 0);
+	assert_int_equal(once_begin(&o, sub, key, 0, id, pr), ONCE_NEW);
+	assert_int_equal(once_prepare(&o, "x", PRINT), 0);
 	assert_int_equal(once_finish(&o), 0);
-	assert_int_equal(once_peek(sub, key, id), 1);
+	assert_int_equal(once_peek(sub, key, id, pr), 1);
 	tu_rmtree(dir);
 	free(dir);
 }
@@ -166,16 +196,17 @@ static void
 test_clean(void **state)
 {
 	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1];
 	struct once o;
 
 	(void)state;
 	once_key("order", "n4", key);
-	assert_int_equal(once_begin(&o, dir, key, 0, id), ONCE_NEW);
-	assert_int_equal(once_prepare(&o, "x"), 0);
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_NEW);
+	assert_int_equal(once_prepare(&o, "x", PRINT), 0);
 	assert_int_equal(once_finish(&o), 0);
 	assert_int_equal(once_clean(dir, 3600), 0);	/* young: kept */
 	assert_int_equal(once_clean(dir, -1), 1);	/* all older than -1 s */
-	assert_int_equal(once_peek(dir, key, id), 0);
+	assert_int_equal(once_peek(dir, key, id, pr), 0);
 	tu_rmtree(dir);
 	free(dir);
 }
@@ -186,6 +217,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_claim_finish_replay),
+		cmocka_unit_test(test_record_without_print),
 		cmocka_unit_test(test_abort_allows_retry),
 		cmocka_unit_test(test_twin_waits_for_record),
 		cmocka_unit_test(test_claim_lives_with_its_holder),
