@@ -301,21 +301,15 @@ confine(const struct conf *conf)
 {
 	static char parents[63][4096];
 	const char *paths[64];
-	char err[256], *slash;
+	char err[256];
 	size_t i, n = 0;
 	int landlock;
 
-	/*
-	 * The folder holding each Maildir (the spool), not the Maildir
-	 * itself: Landlock rules bind inodes, and a Maildir created or
-	 * re-created after start-up must still be deliverable.
-	 */
+	/* The folder holding each Maildir (the spool); conf.c refuses one
+	 * that holds the configuration or the forms. */
 	for (i = 0; i < conf->nboxes && n < 63; i++) {
-		snprintf(parents[n], sizeof(parents[n]), "%s",
-		    conf->boxes[i].maildir);
-		if ((slash = strrchr(parents[n], '/')) != NULL &&
-		    slash != parents[n])
-			*slash = '\0';
+		maildir_grant_folder(conf->boxes[i].maildir, parents[n],
+		    sizeof(parents[n]));
 		paths[n] = parents[n];
 		n++;
 	}

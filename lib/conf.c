@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +624,47 @@ load_state(struct conf_loader *l, enum conf_mode mode)
 }
 
 /* Cross-checks that need the whole file and the form definitions. */
+
+/* 1 if path is folder or lies under it (both resolved). */
+static int
+is_under(const char *path, const char *folder)
+{
+	char rp[PATH_MAX], rf[PATH_MAX];
+	size_t n;
+
+	if (realpath(path, rp) == NULL || realpath(folder, rf) == NULL)
+		return 0;
+	n = strlen(rf);
+	return strncmp(rp, rf, n) == 0 && (rp[n] == '\0' || rp[n] == '/' ||
+	    n == 1);
+}
+
+/*
+ * A worker may write the folder holding a Maildir (maildir_grant_folder):
+ * that folder must not hold the configuration or the forms, which the
+ * supervisor reads again on reload (a Maildir given as "orders", next to
+ * formdrop.conf, would make both writable to a compromised worker).
+ */
+static void
+check_grant(struct conf_loader *l, const struct mailbox *mb)
+{
+	char grant[4096], confdir[4096];
+
+	maildir_grant_folder(mb->maildir, grant, sizeof(grant));
+	snprintf(confdir, sizeof(confdir), "%s", l->conf->path);
+	if (strrchr(confdir, '/') != NULL)
+		*strrchr(confdir, '/') = '\0';
+	else
+		snprintf(confdir, sizeof(confdir), ".");
+	if (is_under(confdir, grant) || (l->conf->forms_dir != NULL &&
+	    is_under(l->conf->forms_dir, grant)))
+		diag_error(l->diag, l->conf->path, mb->line, "[mailbox %s]: "
+		    "workers may write %s, the folder holding %s, and it holds "
+		    "this configuration or its forms: keep the Maildirs in a "
+		    "folder of their own (such as /var/spool/formdrop)",
+		    mb->name, grant, mb->maildir);
+}
+
 static void
 conf_finish(struct conf_loader *l, enum conf_mode mode)
 {
@@ -650,6 +692,7 @@ conf_finish(struct conf_loader *l, enum conf_mode mode)
 			continue;
 		}
 		load_smime(l, &c->boxes[i], mode);
+		check_grant(l, mb);
 		if (maildir_is_ready(mb->maildir))
 			continue;
 		if (mode == CONF_CHECK)

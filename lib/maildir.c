@@ -265,6 +265,16 @@ maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
 	return 0;
 }
 
+void
+maildir_grant_folder(const char *path, char *out, size_t outsz)
+{
+	char *slash;
+
+	snprintf(out, outsz, "%s", path);
+	if ((slash = strrchr(out, '/')) != NULL && slash != out)
+		*slash = '\0';
+}
+
 int
 maildir_is_ready(const char *path)
 {

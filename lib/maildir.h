@@ -55,6 +55,13 @@ void	maildir_abort(struct maildir_delivery *d);
 int	maildir_folder(const char *path, const char *folder, char *out,
 	    size_t outsz);
 
+/*
+ * The folder a confined worker may write for the Maildir at path: the
+ * one holding it, so that a Maildir made again while the handler runs
+ * can still be delivered into (Landlock binds inodes).  Into out.
+ */
+void	maildir_grant_folder(const char *path, char *out, size_t outsz);
+
 /* 1 if path is a Maildir we can deliver into (tmp/ and new/ writable). */
 int	maildir_is_ready(const char *path);
 

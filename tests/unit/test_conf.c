@@ -280,6 +280,24 @@ test_bad_numbers(void **state)
 	    "workers must be from 1 to 256");
 }
 
+/*
+ * Workers may write the folder holding each Maildir: not one that holds
+ * the configuration or the forms.
+ */
+static void
+test_maildir_folder_holds_configuration(void **state)
+{
+	struct fixture *f = *state;
+
+	tu_make_maildir(f->dir, "orders");
+	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = orders\n"
+	    "from = a@b\nto = c@d\n", CONF_SERVE, 18, "workers may write");
+	tu_make_maildir(f->dir, "forms/box");
+	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = forms/box\n"
+	    "from = a@b\nto = c@d\n", CONF_SERVE, 18, "holds this "
+	    "configuration or its forms");
+}
+
 static void
 test_duplicate_mailbox(void **state)
 {
@@ -445,6 +463,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_numbers, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_maildir_folder_holds_configuration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_mailbox, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup,
