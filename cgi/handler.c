@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "handler.h"
 #include "header_param.h"
@@ -756,6 +757,10 @@ process(struct job *j, struct form_data *data)
 		respond_success(j, sub.id, where);
 	}
 	once_abort(&claim);	/* still held: nothing was delivered */
+	/* From where the pid puts it: a CGI process serves one request,
+	 * and would never reach the 256th. */
+	if (served == 0)
+		served = (unsigned)getpid();
 	if (++served % ONCE_CLEAN_EVERY == 0)
 		once_clean(j->once_dir, ONCE_RECORD_MAX_AGE);
 }

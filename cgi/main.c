@@ -41,6 +41,7 @@
 
 #define LISTEN_BACKLOG	128
 #define RESTART_DELAY	1	/* seconds between restarts of a worker */
+#define CLEAN_EVERY_CGI	256	/* CGI requests between tmp/ clean-ups */
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t reloading;
@@ -268,6 +269,14 @@ forbid_core_dumps(void)
 		fatal("cannot forbid core dumps");
 }
 
+static void	confine(const struct conf *);
+static void	clean_maildirs(const struct conf *);
+
+/*
+ * One request as a CGI program: confined as a worker is.  Cleaning up
+ * after crashes (tmp/ files, as a FastCGI server does at start) is left
+ * to one request in CLEAN_EVERY_CGI, each its own process.
+ */
 static void
 serve_cgi(const struct conf *conf)
 {
@@ -276,6 +285,12 @@ serve_cgi(const struct conf *conf)
 	struct buf out;
 
 	forbid_core_dumps();
+	if ((unsigned)getpid() % CLEAN_EVERY_CGI == 0)
+		clean_maildirs(conf);
+	/* Everything OpenSSL reads from disk, read before confinement. */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
+	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
+	confine(conf);
 	request_from_env(&req, proc_getenv, NULL);
 	req.read = cgi_read;
 	req.open_ended = 1;

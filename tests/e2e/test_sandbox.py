@@ -54,3 +54,43 @@ def test_confined_workers_still_deliver(stack):
                content_type="application/x-www-form-urlencoded")
     assert r.status == 303, r
     h.single_delivery(stack.maildirs, snap, "contact")
+
+
+def _status(pid):
+    """/proc/PID/status as {field: value}."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def test_cgi_mode_is_confined(tmp_root):
+    """Run as a plain CGI program, the handler confines itself as a
+    worker does before it reads the body (it ran unconfined: found by
+    review), and still delivers."""
+    conf, maildirs = h.write_config(tmp_root)
+    body = h.urlencode([("name", "Cee Gee"), ("email", "c@example.com"),
+                        ("message", "sent as CGI")])
+    env = h.cgi_env(remote_addr="127.0.0.5", body=body,
+                    content_type="application/x-www-form-urlencoded")
+    env["FORMDROP_CONF"] = str(conf)
+    snap = h.snapshot(maildirs)
+    p = subprocess.Popen([str(h.HANDLER)], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # The body is held back: the handler waits for it, confined.
+        h.wait_until(lambda: _status(p.pid).get("Seccomp") == "2",
+                     proc=p, timeout=10,
+                     what="the CGI process to confine itself")
+        st = _status(p.pid)
+        assert st["NoNewPrivs"] == "1", st
+        out, err = p.communicate(body, timeout=h.TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    r = h.parse_cgi_output(out)
+    assert r.status == 303, (r, err)
+    h.single_delivery(maildirs, snap, "contact")
