@@ -60,6 +60,7 @@ struct job {
 	struct timespec		 start;
 	struct validation	 val;
 	char			 once_dir[4096];
+	const char		*id;	/* the submission's, once it has one */
 };
 
 static const char *
@@ -158,12 +159,18 @@ page_value(const void *arg, const char *name, size_t i, const char **v,
 	*len = strlen(*v);
 }
 
-/* One line per request: id, form, client, status, size, time, why. */
+/*
+ * One line per request: id, form, client, status, size, time, and the
+ * file delivered (id given) or why not.  A failure after the submission
+ * got its id carries it, so that it can be matched to the retry.
+ */
 static void
 log_outcome(struct job *j, const char *id, const char *what)
 {
+	const char *shown = id != NULL ? id : j->id;
+
 	log_info("%s form=%s client=%s status=%d bytes=%zu ms=%ld %s=%s",
-	    id != NULL ? id : "-", j->form[0] != '\0' ? j->form : "-",
+	    shown != NULL ? shown : "-", j->form[0] != '\0' ? j->form : "-",
 	    j->client, j->resp->status, j->body_len, elapsed_ms(&j->start),
 	    id != NULL ? "file" : "reason", what);
 }
@@ -743,7 +750,9 @@ process(struct job *j, struct form_data *data)
 	sub.from = mb->from;
 	sub.to = mb->to;
 	sub.spam = sc.spam;
-	if (submission_make_id(&sub) == -1) {
+	if (submission_make_id(&sub) == 0)
+		j->id = sub.id;		/* in the log line, also of a failure */
+	if (j->id == NULL) {
 		respond_error(j, 503, msg_busy, "no randomness for the id");
 	} else if (sc.has_key && once_prepare(&claim, sub.id, print) == -1) {
 		/* Recorded after delivery, a full disk would let a retry
@@ -763,6 +772,7 @@ process(struct job *j, struct form_data *data)
 		served = (unsigned)getpid();
 	if (++served % ONCE_CLEAN_EVERY == 0)
 		once_clean(j->once_dir, ONCE_RECORD_MAX_AGE);
+	j->id = NULL;		/* sub.id goes with this frame */
 }
 
 /* GET /token/<form>: a fresh token for a page that posts with fetch(). */
@@ -857,8 +867,9 @@ handler_serve(const struct conf *conf, const struct request *req,
 	}
 	mb = conf_mailbox(conf, j.def->mailbox);
 	if (!maildir_is_ready(mb->maildir)) {
-		respond_error(&j, 503, msg_busy,
-		    "mailbox is not a writable Maildir");
+		snprintf(why_spool, sizeof(why_spool), "mailbox %s: %s is not "
+		    "a writable Maildir", mb->name, mb->maildir);
+		respond_error(&j, 503, msg_busy, why_spool);
 		goto out;
 	}
 	/* Uploads wait in the mailbox's tmp/: the same file system, and

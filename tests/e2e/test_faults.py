@@ -71,7 +71,12 @@ def test_disk_full_503_then_resumes(request, tmp_root):
         if refused == 3:
             break
     assert refused == 3 and 5 <= len(accepted), (len(accepted), refused)
-    assert "No space left on device" in s.handler.log_text()
+    # Each refusal's line names its submission id, to match the retry.
+    full = [l for l in s.handler.log_text().splitlines()
+            if "No space left on device" in l]
+    assert len(full) == 3, full
+    for line in full:
+        assert h.ID_RE.match(line.split(": ", 1)[-1].split()[0]), line
     by_id, problems = fh.all_messages(box / "new")
     assert not problems, problems
     assert set(by_id) == set(accepted)
@@ -215,7 +220,8 @@ def test_maildir_removed_while_running(request, tmp_root):
     id_ = h.check_success(r, "contact", accept_json=True)
     d = h.single_delivery(s.maildirs, snap, "contact")
     assert str(d.msg["X-Formdrop-Id"]).strip() == id_
-    assert "mailbox is not a writable Maildir" in s.handler.log_text()
+    assert f"mailbox contact: {box} is not a writable Maildir" in \
+        s.handler.log_text()
 
 
 # ------------------------------------------------------ pop3d crashes
