@@ -637,6 +637,12 @@ main(int argc, char *argv[])
 	if (check) {
 		printf("%s: OK, %zu form(s), %zu mailbox(es)\n", conf_path,
 		    conf.nforms, conf.nboxes);
+		/* Root reads and writes anything: what was found usable may
+		 * not be for the handler's own user. */
+		if (geteuid() == 0)
+			log_warnx("checked as root: run the check as the "
+			    "handler's user too (sudo -u formdrop %s -c %s "
+			    "--check)", program_invocation_name, conf_path);
 		conf_free(&conf);
 		return 0;
 	}

@@ -595,6 +595,33 @@ pop3_finish(struct conf_loader *l)
  * created when missing, and the token key with it: the gateway makes its
  * own key at its first start.
  */
+/*
+ * --check: the state folder is writable, or can be made in its parent
+ * folder; a token key in it is readable.  What a start would do, without
+ * making anything.
+ */
+static void
+check_state(struct conf_loader *l)
+{
+	struct conf *c = l->conf;
+	char parent[4096], key[4096], *slash;
+
+	snprintf(parent, sizeof(parent), "%s", c->state_dir);
+	if ((slash = strrchr(parent, '/')) == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		slash[slash == parent] = '\0';	/* "/state": "/" */
+	if (access(c->state_dir, F_OK) == 0 ?
+	    access(c->state_dir, W_OK | X_OK) == -1 :
+	    access(parent, W_OK | X_OK) == -1)
+		diag_error(l->diag, c->path, 0, "state folder %s is not "
+		    "writable and cannot be created", c->state_dir);
+	if (path_resolve(key, sizeof(key), c->state_dir, "token.key") == 0 &&
+	    access(key, F_OK) == 0 && access(key, R_OK) == -1)
+		diag_error(l->diag, c->path, 0, "%s: %s (the handler's user "
+		    "must own it)", key, strerror(errno));
+}
+
 static void
 load_state(struct conf_loader *l, enum conf_mode mode)
 {
@@ -607,10 +634,7 @@ load_state(struct conf_loader *l, enum conf_mode mode)
 		c->state_dir = xstrdup(path);
 	}
 	if (mode == CONF_CHECK) {
-		if (access(c->state_dir, W_OK | X_OK) == -1 &&
-		    access(c->dir, W_OK | X_OK) == -1)
-			diag_error(l->diag, c->path, 0, "state folder %s is not "
-			    "writable and cannot be created", c->state_dir);
+		check_state(l);
 		return;
 	}
 	if (path_resolve(path, sizeof(path), c->state_dir, "once") == -1 ||

@@ -32,6 +32,7 @@ read_key(const char *path, unsigned char key[TOKEN_KEY_LEN])
 		return -1;
 	n = read(fd, hex, sizeof(hex));
 	close(fd);
+	errno = EINVAL;			/* from here on: not a key */
 	if (n < 2 * TOKEN_KEY_LEN)
 		return -1;
 	for (i = 0; i < TOKEN_KEY_LEN; i++) {
@@ -46,15 +47,18 @@ read_key(const char *path, unsigned char key[TOKEN_KEY_LEN])
 }
 
 /*
- * Write a fresh key to path unless one is there: written whole to a
- * temporary file first and linked into place, so that another process
+ * Write a fresh key to path in dir unless one is there: written whole to
+ * a temporary file first and linked into place, so that another process
  * starting at the same moment sees no key or a complete one, never a
- * half-written file; link() never replaces the key that won.
+ * half-written file; link() never replaces the key that won.  Made by
+ * root (--rotate-token-key run with sudo), it is given to the owner of
+ * dir, the handler's user: a root-owned key would stop the handler.
  */
 static int
-create_key(const char *path)
+create_key(const char *dir, const char *path)
 {
 	char hex[2 * TOKEN_KEY_LEN + 2], tmp[4200], rnd[17];
+	struct stat st;
 	int fd, ok;
 
 	if (access(path, F_OK) == 0)
@@ -68,7 +72,8 @@ create_key(const char *path)
 	    0600)) == -1)
 		return -1;
 	ok = write(fd, hex, 2 * TOKEN_KEY_LEN + 1) ==
-	    2 * TOKEN_KEY_LEN + 1 && fsync(fd) == 0;
+	    2 * TOKEN_KEY_LEN + 1 && fsync(fd) == 0 && (geteuid() != 0 ||
+	    (stat(dir, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) == 0));
 	close(fd);
 	explicit_bzero(hex, sizeof(hex));
 	if (ok && link(tmp, path) == -1 && errno != EEXIST)
@@ -86,12 +91,11 @@ token_keys_load(const char *dir, struct token_keys *k)
 	if (path_resolve(cur, sizeof(cur), dir, "token.key") == -1 ||
 	    path_resolve(prev, sizeof(prev), dir, "token.key.previous") == -1)
 		return -1;
-	if (create_key(cur) == -1)
+	if (create_key(dir, cur) == -1)
 		return -1;
-	if (read_key(cur, k->current) == -1) {
-		errno = EINVAL;		/* "token.key is not a key" */
+	/* EINVAL: "token.key is not a key"; else why it cannot be read. */
+	if (read_key(cur, k->current) == -1)
 		return -1;
-	}
 	k->has_previous = read_key(prev, k->previous) == 0;
 	return 0;
 }
@@ -106,7 +110,7 @@ token_keys_rotate(const char *dir)
 		return -1;
 	if (rename(cur, prev) == -1 && errno != ENOENT)
 		return -1;
-	return create_key(cur);
+	return create_key(dir, cur);
 }
 
 static void

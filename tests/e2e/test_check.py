@@ -78,6 +78,8 @@ def test_good_config_passes(tmp_root):
     conf, _ = h.write_config(tmp_root)
     rc, err = run_check(conf)
     assert rc == 0, err
+    # Root passes what the handler's user may not: said so.
+    assert ("checked as root" in err) == (os.geteuid() == 0), err
 
 
 def test_missing_config_is_one_error(tmp_root):
@@ -333,3 +335,102 @@ def test_good_extra_form_passes(tmp_root):
     conf, _ = h.write_config(tmp_root, forms=forms)
     rc, err = run_check(conf)
     assert rc == 0, err
+
+
+def _as_service_user(args):
+    """args run as the handler's unprivileged user would run them: as
+    nobody when the tests run as root (root may write anywhere), else as
+    the tests' own user."""
+    if os.geteuid() != 0:
+        return args
+    return ["setpriv", "--reuid=nobody", "--regid=nogroup",
+            "--clear-groups", "--"] + args
+
+
+def _give_to_nobody(*paths):
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        for top in paths:
+            for d, dirs, files in os.walk(top):
+                for n in [d] + [os.path.join(d, f) for f in files]:
+                    os.chown(n, pw.pw_uid, pw.pw_gid)
+
+
+def test_state_folder_checked_as_a_start_would(tmp_root):
+    """--check said OK where the start then failed: a state folder that
+    does not exist yet is made in its parent folder (not the
+    configuration's), and a token key there must be readable (a key
+    left by a root --rotate-token-key stopped the handler)."""
+    ro = tmp_root / "ro"
+    ro.mkdir()
+    conf, _ = h.write_config(tmp_root,
+                             extra_formdrop=f"state = {ro / 'state'}")
+    _give_to_nobody(tmp_root / "spool", tmp_root / "forms")
+    os.chmod(tmp_root, 0o777)           # the configuration's folder
+    os.chmod(ro, 0o555)
+    run = [str(h.HANDLER), "-c", str(conf), "--check"]
+    p = subprocess.run(_as_service_user(run), capture_output=True,
+                       timeout=20, env=h.clean_env(), cwd="/")
+    err = p.stderr.decode()
+    assert p.returncode == EX_CONFIG, err
+    assert f"state folder {ro / 'state'} is not writable and cannot be " \
+           f"created" in err, err
+    # The folder exists, writable; its key is not readable.
+    os.chmod(ro, 0o755)
+    state = ro / "state"
+    state.mkdir()
+    (state / "token.key").write_text("00" * 32 + "\n")
+    os.chmod(state / "token.key", 0o600)
+    _give_to_nobody(state)
+    if os.geteuid() == 0:
+        os.chown(state / "token.key", 0, 0)
+    else:
+        os.chmod(state / "token.key", 0o000)
+    p = subprocess.run(_as_service_user(run), capture_output=True,
+                       timeout=20, env=h.clean_env(), cwd="/")
+    err = p.stderr.decode()
+    assert p.returncode == EX_CONFIG, err
+    assert f"{state / 'token.key'}: Permission denied" in err, err
+    # Readable: OK.
+    _give_to_nobody(state)
+    if os.geteuid() != 0:
+        os.chmod(state / "token.key", 0o600)
+    p = subprocess.run(_as_service_user(run), capture_output=True,
+                       timeout=20, env=h.clean_env(), cwd="/")
+    assert p.returncode == 0, p.stderr.decode()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: sudo's case")
+def test_rotate_token_key_as_root_keeps_the_owner(tmp_root):
+    """`sudo formdrop.fcgi --rotate-token-key` made a root-owned 0600 key
+    that the handler's user could not read: the next reload failed and
+    said "not a 64-digit hex key (remove it...)", the wrong advice.  The
+    new key now belongs to the state folder's owner, and an unreadable
+    key is reported as such."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    state = tmp_root / "state"
+    state.mkdir()
+    conf, _ = h.write_config(tmp_root, extra_formdrop=f"state = {state}")
+    _give_to_nobody(tmp_root / "spool", tmp_root / "forms", state)
+    p = subprocess.run([str(h.HANDLER), "-c", str(conf),
+                        "--rotate-token-key"], capture_output=True,
+                       timeout=20, env=h.clean_env())
+    assert p.returncode == 0, p
+    st = os.stat(state / "token.key")
+    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid), st
+    # The handler's user can read it (--check tries).
+    run = [str(h.HANDLER), "-c", str(conf), "--check"]
+    p = subprocess.run(_as_service_user(run), capture_output=True,
+                       timeout=20, env=h.clean_env(), cwd="/")
+    assert p.returncode == 0, p.stderr.decode()
+    # A key the user cannot read: said as such when the handler starts.
+    os.chown(state / "token.key", 0, 0)
+    srv = subprocess.run(_as_service_user(
+        [str(h.HANDLER), "-c", str(conf), "-f", "-s",
+         f"unix:{tmp_root / 'h.sock'}", "-w", "1"]), capture_output=True,
+        timeout=20, env=h.clean_env(), cwd="/")
+    err = srv.stderr.decode()
+    assert srv.returncode == EX_CONFIG, err
+    assert "Permission denied" in err and "64-digit" not in err, err
