@@ -546,6 +546,7 @@ main(int argc, char *argv[])
 	unsigned long long workers = 0;
 	int ch, check = 0, foreground = 0, listen_fd = -1, is_cgi;
 	struct conf conf;
+	struct stat st;
 	struct diag diag;
 
 	log_init("formdrop.fcgi", 1);	/* option errors, under our name */
@@ -638,8 +639,10 @@ main(int argc, char *argv[])
 		printf("%s: OK, %zu form(s), %zu mailbox(es)\n", conf_path,
 		    conf.nforms, conf.nboxes);
 		/* Root reads and writes anything: what was found usable may
-		 * not be for the handler's own user. */
-		if (geteuid() == 0)
+		 * not be for the handler's own user (the owner of the state
+		 * folder, when there is one; root in the demo). */
+		if (geteuid() == 0 && (stat(conf.state_dir, &st) == -1 ||
+		    st.st_uid != 0))
 			log_warnx("checked as root: run the check as the "
 			    "handler's user too (sudo -u formdrop %s -c %s "
 			    "--check)", program_invocation_name, conf_path);
