@@ -65,6 +65,8 @@ users = users
 user = $(id -un)
 CONF
 
+# The handler's state folder, made now so that the check sees its owner.
+mkdir -p -m 700 "$demo/state"
 cgi/formdrop.fcgi -c "$demo/formdrop.conf" --check
 pop3d/formdrop-pop3d -c "$demo/formdrop.conf" --check
 
