@@ -590,12 +590,6 @@ pop3_finish(struct conf_loader *l)
 }
 
 /*
- * The state folder (default: "state" beside the configuration) holds the
- * token keys, the idempotency records and the rate-limit table.  It is
- * created when missing, and the token key with it: the gateway makes its
- * own key at its first start.
- */
-/*
  * --check: the state folder is writable, or can be made in its parent
  * folder; a token key in it is readable.  What a start would do, without
  * making anything.
@@ -604,13 +598,9 @@ static void
 check_state(struct conf_loader *l)
 {
 	struct conf *c = l->conf;
-	char parent[4096], key[4096], *slash;
+	char parent[4096], key[4096];
 
-	snprintf(parent, sizeof(parent), "%s", c->state_dir);
-	if ((slash = strrchr(parent, '/')) == NULL)
-		snprintf(parent, sizeof(parent), ".");
-	else
-		slash[slash == parent] = '\0';	/* "/state": "/" */
+	path_dir(parent, sizeof(parent), c->state_dir);
 	if (access(c->state_dir, F_OK) == 0 ?
 	    access(c->state_dir, W_OK | X_OK) == -1 :
 	    access(parent, W_OK | X_OK) == -1)
@@ -622,6 +612,12 @@ check_state(struct conf_loader *l)
 		    "must own it)", key, strerror(errno));
 }
 
+/*
+ * The state folder (default: "state" beside the configuration) holds the
+ * token keys, the idempotency records and the rate-limit table.  It is
+ * created when missing, and the token key with it: the gateway makes its
+ * own key at its first start.
+ */
 static void
 load_state(struct conf_loader *l, enum conf_mode mode)
 {
@@ -675,11 +671,7 @@ check_grant(struct conf_loader *l, const struct mailbox *mb)
 	char grant[4096], confdir[4096];
 
 	maildir_grant_folder(mb->maildir, grant, sizeof(grant));
-	snprintf(confdir, sizeof(confdir), "%s", l->conf->path);
-	if (strrchr(confdir, '/') != NULL)
-		*strrchr(confdir, '/') = '\0';
-	else
-		snprintf(confdir, sizeof(confdir), ".");
+	path_dir(confdir, sizeof(confdir), l->conf->path);
 	if (is_under(confdir, grant) || (l->conf->forms_dir != NULL &&
 	    is_under(l->conf->forms_dir, grant)))
 		diag_error(l->diag, l->conf->path, mb->line, "[mailbox %s]: "

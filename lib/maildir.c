@@ -268,11 +268,7 @@ maildir_folder(const char *path, const char *folder, char *out, size_t outsz)
 void
 maildir_grant_folder(const char *path, char *out, size_t outsz)
 {
-	char *slash;
-
-	snprintf(out, outsz, "%s", path);
-	if ((slash = strrchr(out, '/')) != NULL && slash != out)
-		*slash = '\0';
+	path_dir(out, outsz, path);
 }
 
 int

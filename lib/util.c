@@ -165,6 +165,18 @@ path_resolve(char *out, size_t outsz, const char *dir, const char *rel)
 	return 0;
 }
 
+void
+path_dir(char *out, size_t outsz, const char *path)
+{
+	char *slash;
+
+	snprintf(out, outsz, "%s", path);
+	if ((slash = strrchr(out, '/')) == NULL)
+		snprintf(out, outsz, ".");
+	else
+		slash[slash == out] = '\0';	/* "/b": "/" */
+}
+
 int
 hex_value(char c)
 {

@@ -30,6 +30,8 @@ size_t	utf8_cut(const char *s, size_t len, size_t max);
  * the result does not fit (a truncated path is an error, never a guess).
  */
 int	path_resolve(char *out, size_t outsz, const char *dir, const char *rel);
+/* The folder holding path: "a/b" gives "a", "/b" gives "/", "b" ".". */
+void	path_dir(char *out, size_t outsz, const char *path);
 
 /* The value of hex digit c, or -1. */
 int	hex_value(char c);

@@ -267,6 +267,21 @@ test_utf8_chars(void **state)
 }
 
 static void
+test_path_dir(void **state)
+{
+	char out[64];
+
+	path_dir(out, sizeof(out), "/var/spool/formdrop/orders");
+	assert_string_equal(out, "/var/spool/formdrop");
+	path_dir(out, sizeof(out), "/orders");
+	assert_string_equal(out, "/");
+	path_dir(out, sizeof(out), "orders");
+	assert_string_equal(out, ".");
+	path_dir(out, sizeof(out), "mail/orders");
+	assert_string_equal(out, "mail");
+}
+
+static void
 test_path_resolve(void **state)
 {
 	char out[64];
@@ -361,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_is_utf8_len_respected),
 		cmocka_unit_test(test_utf8_chars),
 		cmocka_unit_test(test_utf8_cut),
+		cmocka_unit_test(test_path_dir),
 		cmocka_unit_test(test_path_resolve),
 		cmocka_unit_test(test_path_resolve_truncation),
 		cmocka_unit_test(test_random_hex),
