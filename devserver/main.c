@@ -522,19 +522,17 @@ send_request_head(struct MHD_Connection *conn, struct request *rq,
 }
 
 /*
- * 1 if a request that failed on c (errno err) with no byte of an answer
- * may be sent again: c was a kept connection, and it ended (EOF, shown
- * as ECONNRESET, or EPIPE).  A reload ends the workers that wait on kept
- * connections at once, also one that has read only part of a request,
- * so the request was not taken.  Not a timeout: a handler that is stuck
- * or slow would get the request again, and the browser would wait for
- * each; nor a new connection that ends: the worker that took it is
- * failing, and would fail again.
+ * 1 if the connection ended (EOF, shown as ECONNRESET, or EPIPE) before
+ * any byte of an answer: a reload ends the handler's workers that wait
+ * for a request at once, also one that has read only part of it, so
+ * the request was not taken, and one without a body may be sent again.
+ * Not a timeout: a handler that is stuck or slow would get the request
+ * again, and the browser would wait for each.
  */
 static int
-is_resendable(const struct fcgi_conn *c, int err)
+is_connection_end(int err)
 {
-	return c->reused && (err == ECONNRESET || err == EPIPE);
+	return err == ECONNRESET || err == EPIPE;
 }
 
 /*
@@ -553,7 +551,8 @@ relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
 		if (send_request_head(conn, rq, url) == 0)
 			return 0;
 		saved = errno;
-		again = is_resendable(&rq->fc, saved);
+		/* A new connection that ends here would end again. */
+		again = rq->fc.reused && is_connection_end(saved);
 		relay_put(&rq->fc, 0);
 		errno = saved;
 		if (!again)
@@ -618,8 +617,8 @@ pass_headers(struct MHD_Response *resp, const struct cgi_headers *h)
 
 /*
  * End STDIN and read the handler's answer into out: 0, or -1 with errno.
- * A request without a body that failed on a kept connection before any
- * answer (is_resendable) is sent again, twice at most, on another
+ * A request without a body whose connection ended before any answer
+ * (is_connection_end) is sent again, twice at most, on another
  * connection.  (One with a body cannot be: it was streamed, not kept.)
  */
 static int
@@ -633,7 +632,7 @@ relay_answer(struct MHD_Connection *conn, struct request *rq,
 		    fcgi_read_response(&rq->fc, out, err) == 0)
 			return 0;
 		if (rq->has_body || out->len > 0 || err->len > 0 ||
-		    tries == 2 || !is_resendable(&rq->fc, errno))
+		    tries == 2 || !is_connection_end(errno))
 			return -1;
 		relay_put(&rq->fc, 0);
 		if (relay_start(conn, rq, url) == -1)
