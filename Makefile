@@ -56,7 +56,7 @@ UNIT_BINS	 = $(UNIT_TESTS:%=build/tests/test_%)
 ASAN_UNIT_BINS	 = $(UNIT_TESTS:%=build/asan/tests/test_%)
 REPLAY_BINS	 = $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%)
 
-.PHONY: all run run-deps check unit unit-asan replay e2e e2e-asan fuzz install clean lint deps \
+.PHONY: all run run-deps check unit unit-asan replay e2e e2e-asan fuzz install uninstall clean lint deps \
 	bench bench-quick FORCE
 
 all: cgi/formdrop.fcgi pop3d/formdrop-pop3d devserver/formdrop-devserver
@@ -185,11 +185,15 @@ fuzz:
 	      tests/fuzz/corpus/$$f || exit 1; \
 	done
 
+# What the admin edits (formdrop.conf, the forms, their templates,
+# error.html) is installed only when missing, so a second install (an
+# upgrade) keeps it; the shipped versions go to share/formdrop to compare.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/formdrop/forms \
 	    $(DESTDIR)$(SYSCONFDIR)/formdrop/forms
 	install -m 755 cgi/formdrop.fcgi $(DESTDIR)$(PREFIX)/bin/formdrop.fcgi
 	install -m 755 pop3d/formdrop-pop3d $(DESTDIR)$(PREFIX)/sbin/
@@ -201,10 +205,31 @@ install: all
 	install -m 644 man/formdrop.conf.5 man/formdrop.form.5 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 templates/*.form templates/*.txt templates/error.html \
-	    $(DESTDIR)$(SYSCONFDIR)/formdrop/forms/
+	    $(DESTDIR)$(PREFIX)/share/formdrop/forms/
+	install -m 644 contrib/formdrop.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/formdrop/
+	for f in templates/*.form templates/*.txt templates/error.html; do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/formdrop/forms/$${f##*/}; \
+	    test -e "$$t" || install -m 644 "$$f" "$$t" || exit 1; \
+	done
 	test -e $(DESTDIR)$(SYSCONFDIR)/formdrop/formdrop.conf || \
 	    install -m 644 contrib/formdrop.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/formdrop/formdrop.conf
+
+# What install put in bin, sbin and share; never the configuration, the
+# forms, the users file, the keys or the state and spool folders.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/formdrop.fcgi \
+	    $(DESTDIR)$(PREFIX)/bin/formdrop-devserver \
+	    $(DESTDIR)$(PREFIX)/sbin/formdrop-pop3d \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/formdrop.fcgi.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/formdrop-pop3d.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/formdrop-devserver.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/formdrop.conf.5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/formdrop.form.5
+	rm -rf $(DESTDIR)$(PREFIX)/share/formdrop
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/formdrop: remove it yourself" \
+	    "to delete the configuration, forms, users and keys"
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

@@ -16,6 +16,7 @@ processes (one user each); RSS (and PSS) per session.  The client is
 Python's ssl module, the same for both servers.
 """
 
+import grp
 import multiprocessing
 import os
 import pwd
@@ -465,7 +466,13 @@ def run_group(root, procs, prof, pki_dir, log):
     users.write_text("".join(
         f"{'m%s' % k if isinstance(k, int) else k}:{hashed}:{uid}:{gid}::"
         f"{md}::\n" for k, md in mds.items()))
-    os.chmod(users, 0o644)
+    # Shared as a site would share it: Dovecot's auth process reads it as
+    # dovecot, formdrop-pop3d refuses one every user may read.
+    try:
+        os.chown(users, -1, grp.getgrnam("dovecot").gr_gid)
+    except (KeyError, PermissionError):
+        pass
+    os.chmod(users, 0o640)
     res = {"sizes": sizes, "generate_seconds": gen_s, "hash": hashed[:12],
            "servers": {}}
     servers = [Pop3d(root / "pop3d", procs, users, cert, key, run_as)]

@@ -644,7 +644,7 @@ main(int argc, char *argv[])
 		if (geteuid() == 0 && (stat(conf.state_dir, &st) == -1 ||
 		    st.st_uid != 0))
 			log_warnx("checked as root: run the check as the "
-			    "handler's user too (sudo -u formdrop %s -c %s "
+			    "handler's user too (runuser -u formdrop -- %s -c %s "
 			    "--check)", program_invocation_name, conf_path);
 		conf_free(&conf);
 		return 0;

@@ -165,7 +165,7 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
     int line, struct diag *d)
 {
 	STACK_OF(X509) *sk;
-	struct stat st;
+	unsigned mode;
 	BIO *in;
 
 	if ((sk = read_certs(p->sign_cert)) == NULL) {
@@ -179,10 +179,9 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
 	    d) == -1)
 		return -1;
 	/* Whoever reads it can sign orders as the site. */
-	if (stat(p->sign_key, &st) == 0 && (st.st_mode & S_IROTH)) {
+	if (is_world_readable(p->sign_key, &mode)) {
 		diag_error(d, file, line, "%s is readable by every user (mode "
-		    "%04o): chmod o-r it", p->sign_key,
-		    (unsigned)(st.st_mode & 07777));
+		    "%04o): chmod o-r it", p->sign_key, mode);
 		return -1;
 	}
 	if ((in = BIO_new_file(p->sign_key, "r")) == NULL ||

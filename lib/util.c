@@ -2,6 +2,7 @@
  * Small helpers shared by every module.  See util.h.
  */
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -310,4 +311,21 @@ write_all(int fd, const void *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * A file of secrets (a private key, password hashes) whose mode lets
+ * every account on the host read it, including any other service that
+ * gets broken into.  A path that cannot be stat'ed is 0: opening it
+ * says why.
+ */
+int
+is_world_readable(const char *path, unsigned *mode)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1 || !(st.st_mode & S_IROTH))
+		return 0;
+	*mode = (unsigned)(st.st_mode & 07777);
+	return 1;
 }

@@ -7,16 +7,19 @@
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@
 #include "bounds.h"
 #include "conf.h"
 #include "conn.h"
+#include "diag.h"
 #include "failures.h"
 #include "log.h"
 #include "session.h"
@@ -158,6 +162,138 @@ drop_privileges(const char *user)
 		fatal("cannot become %s", user);
 	if (setuid(0) != -1)
 		fatalx("could regain root after dropping it");
+}
+
+/*
+ * The files holding secrets must not be readable by every user, as
+ * formdrop.fcgi's sign_key must not: whoever reads the TLS key can pose
+ * as this server, and the users file's hashes can be guessed at offline.
+ * Errors into d.
+ */
+static void
+check_secret_modes(const struct conf *conf, struct diag *d)
+{
+	const char *secret[2] = { conf->pop3.key, conf->pop3.users };
+	unsigned mode;
+	size_t i;
+
+	for (i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		if (secret[i] != NULL && is_world_readable(secret[i], &mode))
+			diag_error(d, conf->path, conf->pop3.line, "%s is "
+			    "readable by every user (mode %04o): chmod o-r it",
+			    secret[i], mode);
+}
+
+/*
+ * One problem of user u's Maildir: an error for --check (strict), a
+ * warning at start, in the users file at u's line.
+ */
+static void __attribute__((format(printf, 5, 6)))
+maildir_problem(struct diag *d, int strict, const char *file,
+    const struct user *u, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strict)
+		diag_error(d, file, u->line, "user %s: %s", u->name, msg);
+	else
+		diag_warning(d, file, u->line, "user %s: %s", u->name, msg);
+}
+
+/*
+ * What a session needs of u's Maildir, checked with our credentials:
+ * tmp/, new/ and cur/ are folders, and the Maildir (its lock file, its
+ * .Archive), new/ and cur/ (the move to cur/, DELE) may be read and
+ * written.  tmp/ is formdrop.fcgi's to write, so only its existence is
+ * asked for.
+ */
+static void
+check_maildir(const struct user *u, const char *as, int strict,
+    const char *file, struct diag *d)
+{
+	static const char *const sub[] = { NULL, "tmp", "new", "cur" };
+	char path[4096];
+	struct stat st;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		n = sub[i] == NULL ? snprintf(path, sizeof(path), "%s",
+		    u->maildir) : snprintf(path, sizeof(path), "%s/%s",
+		    u->maildir, sub[i]);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			maildir_problem(d, strict, file, u, "Maildir path "
+			    "too long");
+			return;
+		}
+		if (stat(path, &st) == -1) {
+			maildir_problem(d, strict, file, u, "Maildir %s: %s",
+			    path, strerror(errno));
+			if (i == 0)
+				return;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			maildir_problem(d, strict, file, u, "Maildir %s is "
+			    "not a folder", path);
+			if (i == 0)
+				return;
+			continue;
+		}
+		if (i != 1 && faccessat(AT_FDCWD, path, R_OK | W_OK | X_OK,
+		    AT_EACCESS) == -1)
+			maildir_problem(d, strict, file, u, "%s cannot read "
+			    "and write %s: %s", as, path, strerror(errno));
+	}
+}
+
+/*
+ * Whether sessions can open every user's Maildir (a missing or
+ * unwritable one gives its user [SYS/TEMP] at every login).  Root passes
+ * every permission test, so a child becomes the sessions' user pw first,
+ * exactly as they do (pw NULL: not root, we are that user), and prints
+ * what it finds.  For --check (strict) each problem is an error, as in
+ * formdrop.fcgi --check; at start a warning, and the server starts: the
+ * other users' mail can still be served.  0, or -1 when there was a
+ * problem.
+ */
+static int
+check_maildirs(const struct userdb *users, const char *file,
+    const struct passwd *pw, int strict)
+{
+	char as[64];
+	struct diag d;
+	size_t i;
+	pid_t pid;
+	int status;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid != 0) {
+		if (waitpid(pid, &status, 0) == -1)
+			fatal("waitpid");
+		return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	}
+	if (pw != NULL && pw->pw_uid != 0 &&
+	    (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1))
+		fatal("cannot become %s to check the Maildirs", pw->pw_name);
+	if (pw == NULL)
+		pw = getpwuid(geteuid());
+	if (pw != NULL)
+		snprintf(as, sizeof(as), "%s", pw->pw_name);
+	else
+		snprintf(as, sizeof(as), "uid %u", (unsigned)geteuid());
+	diag_init(&d);
+	for (i = 0; i < users->n; i++)
+		check_maildir(&users->v[i], as, strict, file, &d);
+	diag_print(&d, stderr);
+	_exit(d.errors > 0 || d.warnings > 0);
 }
 
 /*
@@ -422,8 +558,13 @@ main(int argc, char *argv[])
 	log_init("formdrop-pop3d", foreground || check);
 
 	diag_init(&diag);
-	if (conf_load(conf_path, CONF_POP3D, &conf, &diag) == -1 ||
-	    userdb_load(conf.pop3.users, &users, &diag) == -1) {
+	if (conf_load(conf_path, CONF_POP3D, &conf, &diag) == -1) {
+		diag_print(&diag, stderr);
+		exit(EX_CONFIG);
+	}
+	check_secret_modes(&conf, &diag);
+	if (userdb_load(conf.pop3.users, &users, &diag) == -1 ||
+	    diag.errors > 0) {
 		diag_print(&diag, stderr);
 		exit(EX_CONFIG);
 	}
@@ -437,13 +578,17 @@ main(int argc, char *argv[])
 		log_warnx("the TLS certificate %s expires in %d day(s)",
 		    conf.pop3.certificate, days);
 	if (check) {
-		(void)service_user(conf.pop3.run_as);
+		if (check_maildirs(&users, conf.pop3.users,
+		    service_user(conf.pop3.run_as), 1) == -1)
+			exit(EX_CONFIG);
 		printf("%s: OK, %zu POP3 user(s)\n", conf_path, users.n);
 		userdb_free(&users);
 		SSL_CTX_free(tls);
 		conf_free(&conf);
 		return 0;
 	}
+	(void)check_maildirs(&users, conf.pop3.users,
+	    service_user(conf.pop3.run_as), 0);
 	for (i = 0; i < conf.pop3.nlisten; i++)
 		open_listener(conf.pop3.listen[i], 0, &listeners[n++]);
 	for (i = 0; i < conf.pop3.nlisten_tls; i++)

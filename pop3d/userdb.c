@@ -72,6 +72,7 @@ parse_line(const char *path, int lineno, char *line, const char *dir,
 	    fields[0]);
 	db->v[db->n].hash = xstrdup(fields[1]);
 	db->v[db->n].maildir = xstrdup(full);
+	db->v[db->n].line = lineno;
 	db->n++;
 	return 0;
 }

@@ -22,6 +22,7 @@ struct user {
 	char	 name[USER_NAME_MAX + 1];
 	char	*hash;
 	char	*maildir;
+	int	 line;		/* in the users file, for --check */
 };
 
 struct userdb {

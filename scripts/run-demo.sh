@@ -25,10 +25,14 @@ if [ ! -f "$demo/merchant.password" ]; then
 fi
 if [ ! -f "$demo/users" ]; then
 	hash=$(pop3d/formdrop-pop3d --hash < "$demo/merchant.password")
+	# The redirection inside the subshell, so that umask 077 applies to it.
 	(umask 077
-	 echo "merchant:$hash::::mail/orders::"
-	 echo "contact:$hash::::mail/contact::") > "$demo/users"
+	 { echo "merchant:$hash::::mail/orders::"
+	   echo "contact:$hash::::mail/contact::"; } > "$demo/users")
 fi
+# formdrop-pop3d refuses a users file every user may read; earlier runs
+# made it 0644.
+chmod 600 "$demo/users"
 # Written on every run (with this run's ports); everything else is kept.
 cat > "$demo/formdrop.conf" <<CONF
 ; Demo configuration written by make run on every start (edit

@@ -126,8 +126,12 @@ class PKI:
             (self.dir / "int.pem").read_bytes())
         self._run("genpkey", "-algorithm", "EC", "-pkeyopt",
                   "ec_paramgen_curve:P-256", "-out", "other-key.pem")
+        # Certificates readable by dovecot etc.; the keys as a server
+        # wants them (formdrop-pop3d refuses a key every user may read,
+        # Dovecot reads ssl_key as root).
         for p in self.dir.iterdir():
-            os.chmod(p, 0o644)      # test material, readable by dovecot etc.
+            os.chmod(p, 0o600 if p.name.endswith(("key.pem", ".key"))
+                     else 0o644)
 
     def context(self):
         """A client context that verifies the chain up to the demo CA and

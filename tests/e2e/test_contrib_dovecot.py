@@ -2,7 +2,7 @@
 The shipped contrib/dovecot-formdrop.conf, exercised as shipped: copied
 with only its site-specific values substituted (ssl_cert / ssl_key with a
 test certificate made by openssl, the users file path, uid/gid in
-default_fields with `nobody`), included (!include) from a main file that
+default_fields with a system uid), included (!include) from a main file that
 adds only what a standalone test instance needs (base_dir, state_dir,
 log_path, listen = 127.0.0.1, a pop3s listener on a free port, the login
 and internal users), and served by `dovecot -F -c CONF` as root.
@@ -15,16 +15,19 @@ pop3_uidl_format are the same in a second session (after Dovecot moved the
 messages to cur/) and are valid RFC 1939 unique-ids (1 to 70 characters
 0x21-0x7E).
 
-Dovecot's mail processes run as nobody (Dovecot refuses UID 0), so the
-Maildir is handed to nobody after delivery; in production the handler and
-Dovecot share the user named in default_fields.
+Dovecot's mail processes run as a system user's uid, as the `formdrop`
+account that `adduser --system` makes has one (from 100 up, below
+Dovecot's default first_valid_uid of 500, which made every login
+"-ERR [SYS/TEMP]"), so the Maildir is handed to that uid after delivery;
+in production the handler and Dovecot share the user named in
+default_fields.  The users file is 0640, group dovecot: the mode
+formdrop-pop3d accepts for the same file.
 """
 
 import grp
 import os
 import poplib
 import re
-import shutil
 
 import pytest
 
@@ -34,6 +37,10 @@ import pop3_helpers as ph
 
 CONTRIB = h.REPO / "contrib" / "dovecot-formdrop.conf"
 UIDL_RE = re.compile(r"^[\x21-\x7e]{1,70}$")
+# The lowest uid and gid Debian's `adduser --system` gives
+# (FIRST_SYSTEM_UID, FIRST_SYSTEM_GID in adduser.conf): the formdrop
+# user's may be as low.
+SYSTEM_UID = SYSTEM_GID = 100
 
 # What the contrib file names that is site-specific, and nothing else.
 SITE = {
@@ -112,17 +119,16 @@ def test_contrib_dovecot_serves_handler_maildir(dovecot_ok, tmp_root,
     # uid/gid left to default_fields.
     users = root / "users"
     users.write_text(f"shop:{ph.password_hash()}::::{md}::\n")
-    os.chmod(users, 0o644)
-    nobody = dh.user("nobody")
-    group = grp.getgrgid(nobody.pw_gid).gr_name
+    os.chown(users, 0, grp.getgrnam("dovecot").gr_gid)
+    os.chmod(users, 0o640)
 
     # The contrib file with only its site-specific values replaced.
     text = CONTRIB.read_text()
     for old, new in SITE.items():
         assert old in text, f"contrib file no longer has {old!r}"
         text = text.replace(old, new.format(
-            cert=pki.cert, key=pki.key, users=users, user=nobody.pw_name,
-            group=group))
+            cert=pki.cert, key=pki.key, users=users, user=SYSTEM_UID,
+            group=SYSTEM_GID))
     contrib = root / "dovecot-formdrop.conf"
     contrib.write_text(text)
     changed = [(a, b) for a, b in zip(CONTRIB.read_text().splitlines(),
@@ -142,8 +148,8 @@ def test_contrib_dovecot_serves_handler_maildir(dovecot_ok, tmp_root,
         delivered.append(h.single_delivery(maildirs, snap, "contact"))
     for dirpath, dirnames, filenames in os.walk(md):
         for n in dirnames + filenames:
-            shutil.chown(os.path.join(dirpath, n), nobody.pw_name, group)
-    shutil.chown(md, nobody.pw_name, group)
+            os.chown(os.path.join(dirpath, n), SYSTEM_UID, SYSTEM_GID)
+    os.chown(md, SYSTEM_UID, SYSTEM_GID)
 
     dv = dh.Dovecot(root / "dovecot", lambda port: MAIN_CONF.format(
         root=root / "dovecot", port=port, contrib=contrib))

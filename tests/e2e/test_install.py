@@ -107,3 +107,58 @@ def test_example_configuration_serves_as_the_unit_user(installed):
     new = var / "spool/formdrop/contact/new"
     assert len(os.listdir(new)) == 1, h.read_log(log)
     assert (state_dir / "token.key").exists()
+
+
+def make_target(target, destdir):
+    p = subprocess.run(["make", "-s", target, f"DESTDIR={destdir}",
+                        f"PREFIX={PREFIX}"], cwd=h.REPO, capture_output=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return p.stdout.decode(errors="replace")
+
+
+def test_install_again_keeps_edits_uninstall_keeps_config(tmp_root):
+    """A second `make install` (an upgrade) used to overwrite the forms,
+    their body templates and error.html the admin had edited; it keeps
+    everything under etc/formdrop, while the binaries are replaced.
+    `make uninstall` removes what install put in bin, sbin and share and
+    keeps the configuration, forms and keys."""
+    prefix = tmp_root / PREFIX.lstrip("/")
+    etc = prefix / "etc" / "formdrop"
+    make_target("install", tmp_root)
+    edited = {etc / "formdrop.conf": "; edited conf\n",
+              etc / "forms" / "contact.form": "; edited form\n",
+              etc / "forms" / "contact.txt": "edited template\n",
+              etc / "forms" / "error.html": "<p>edited</p>\n"}
+    for path, text in edited.items():
+        assert path.exists(), path
+        path.write_text(path.read_text() + text)
+    (etc / "forms" / "order.form").unlink()     # lost: installed again
+    keys = [etc / "users", etc / "pop3.key"]
+    for k in keys:
+        k.write_text("secret\n")
+    before = {p: p.read_text() for p in edited}
+    make_target("install", tmp_root)
+    for path, text in before.items():
+        assert path.read_text() == text, f"{path} overwritten"
+    # A missing file is installed again; the shipped versions are there
+    # to compare with.
+    assert (etc / "forms" / "order.form").read_bytes() == \
+        (h.REPO / "templates" / "order.form").read_bytes()
+    assert (prefix / "share/formdrop/forms/contact.form").read_bytes() == \
+        (h.REPO / "templates" / "contact.form").read_bytes()
+
+    installed = [prefix / "bin/formdrop.fcgi",
+                 prefix / "bin/formdrop-devserver",
+                 prefix / "sbin/formdrop-pop3d",
+                 prefix / "share/man/man8/formdrop-pop3d.8",
+                 prefix / "share/man/man5/formdrop.conf.5",
+                 prefix / "share/formdrop"]
+    assert all(p.exists() for p in installed)
+    out = make_target("uninstall", tmp_root)
+    assert "kept" in out, out
+    assert [p for p in installed if p.exists()] == []
+    assert not list((prefix / "share" / "man").rglob("formdrop*"))
+    for path, text in before.items():
+        assert path.read_text() == text, f"{path} removed by uninstall"
+    assert all(k.exists() for k in keys)

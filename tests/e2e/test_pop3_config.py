@@ -8,7 +8,9 @@ hashes as Dovecot's doveadm makes them.
 
 import datetime
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import warnings
 
@@ -34,7 +36,9 @@ def run(args, input=None, cwd="/"):
 def good(tmp_root, pki):
     """A complete configuration, not started: (Pop3d, conf path)."""
     md = h.make_maildir(tmp_root / "mail" / "shop")
-    srv = ph.Pop3d(tmp_root, {"shop": md, "orders": tmp_root / "mail" / "o"},
+    srv = ph.Pop3d(tmp_root, {"shop": md,
+                              "orders": h.make_maildir(tmp_root / "mail" /
+                                                       "o")},
                    pki=pki)
     srv.port, srv.tls_port = 1110, 1995     # never bound by --check
     srv.write_users()
@@ -243,6 +247,99 @@ def test_check_missing_files(good, pki):
     expect_config_error(good.conf, r"nonexistent")
     rc, out, err = check(good.root / "no-such.conf")
     assert rc == ph.EX_CONFIG and "cannot open" in err
+
+
+def users_line_no(srv, name):
+    lines = srv.users_file.read_text().splitlines()
+    return next(i + 1 for i, l in enumerate(lines)
+                if l.startswith(name + ":"))
+
+
+def test_check_names_each_broken_maildir(good, tmp_root):
+    """A user whose Maildir is missing or incomplete used to pass --check
+    and then got [SYS/TEMP] at every login: each problem is an error
+    naming the users file's line, the user and the path."""
+    shutil.rmtree(tmp_root / "mail" / "o")
+    nocur = h.make_maildir(tmp_root / "mail" / "nocur")
+    (nocur / "cur").rmdir()
+    (tmp_root / "mail" / "file").write_text("not a Maildir\n")
+    good.users.update({"nocur": (ph.PASSWORD, nocur),
+                       "file": (ph.PASSWORD, tmp_root / "mail" / "file")})
+    good.write_users()
+    uf = str(good.users_file)
+    err = expect_config_error(good.conf, re.escape(
+        f"{uf}:{users_line_no(good, 'orders')}: user orders: Maildir "
+        f"{tmp_root}/mail/o: No such file or directory"))
+    assert (f"{uf}:{users_line_no(good, 'nocur')}: user nocur: Maildir "
+            f"{nocur}/cur: No such file or directory") in err, err
+    assert (f"{uf}:{users_line_no(good, 'file')}: user file: Maildir "
+            f"{tmp_root}/mail/file is not a folder") in err, err
+    assert "user shop" not in err, err
+
+
+def test_start_warns_about_a_broken_maildir(make_pop3d, tmp_root):
+    """At start the same problems are warnings: the other users' mail is
+    still served."""
+    md = h.make_maildir(tmp_root / "box")
+    ph.write_message(md, b"Subject: hi\n\nx\n")
+    srv = make_pop3d({"shop": md, "gone": tmp_root / "gone"},
+                     root=tmp_root / "srv")
+    assert re.search(re.escape(str(srv.users_file)) + r":\d+: warning: "
+                     r"user gone: Maildir .*/gone: No such file or "
+                     r"directory", srv.log_text()), srv.log_text()
+    p = srv.login("shop")
+    assert p.stat()[0] == 1
+    p.quit()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checks as the service user")
+def test_check_maildir_as_the_service_user(good, tmp_root):
+    """Run as root, --check tests the Maildirs as [pop3] user, not as
+    root (which may write everywhere)."""
+    nobody = pwd.getpwnam("nobody")
+    rewrite(good.conf, drop=["user ="], add=["user = nobody"])
+    # Root's Maildirs (0755): nobody may read them but not write.
+    err = expect_config_error(good.conf, re.escape(
+        f"user shop: nobody cannot read and write {tmp_root}/mail/shop: "
+        "Permission denied"))
+    assert "user orders: nobody cannot read and write" in err, err
+    for d, _, _ in os.walk(tmp_root / "mail"):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    rc, out, err = check(good.conf)
+    assert rc == 0, err
+    # Its cur/ taken away again: only that is named.
+    os.chown(tmp_root / "mail" / "o" / "cur", 0, 0)
+    err = expect_config_error(good.conf, re.escape(
+        f"user orders: nobody cannot read and write {tmp_root}/mail/o/cur"))
+    assert "user shop" not in err, err
+
+
+def test_secrets_readable_by_every_user_are_refused(good, pki):
+    """The TLS key and the users file (password hashes) are refused when
+    every user may read them, as formdrop.fcgi refuses such a sign_key:
+    at --check and at start.  Group-readable is fine (Dovecot sharing
+    the users file)."""
+    key = good.root / "pop3.key"
+    shutil.copyfile(pki.key, key)
+    os.chmod(key, 0o644)
+    rewrite(good.conf, replace={"key": f"key = {key}"})
+    err = expect_config_error(good.conf, re.escape(
+        f"{key} is readable by every user (mode 0644): chmod o-r it"))
+    assert str(good.users_file) not in err, err
+    os.chmod(good.users_file, 0o604)
+    err = expect_config_error(good.conf, re.escape(
+        f"{good.users_file} is readable by every user (mode 0604): chmod "
+        "o-r it"))
+    assert f"{key} is readable" in err, err
+    p = subprocess.run([str(ph.POP3D), "-f", "-c", str(good.conf)],
+                       capture_output=True, timeout=h.TIMEOUT,
+                       env=h.clean_env())
+    assert p.returncode == ph.EX_CONFIG, p.stderr
+    assert b"chmod o-r it" in p.stderr
+    os.chmod(key, 0o640)
+    os.chmod(good.users_file, 0o640)
+    rc, out, err = check(good.conf)
+    assert rc == 0, err
 
 
 def test_refuses_to_start_on_bad_config(good):
