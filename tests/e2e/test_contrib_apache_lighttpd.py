@@ -215,6 +215,13 @@ def _start_apache(root, site, sock, traced):
             [APACHE, "-f", str(ap / "httpd.conf"), "-DFOREGROUND"]),
             ap / "httpd.pid", ap / "error.log", port, "https", traced)
 
+    return _started(attempt)
+
+
+def _started(attempt):
+    """attempt() (a Server on a free port) retried on a port taken
+    meanwhile, as h.start_retrying does; the last one stopped if all
+    failed."""
     box = {}
 
     def start():
@@ -241,9 +248,8 @@ def _lighttpd_snippet(sock):
 def _start_lighttpd(root, site, sock, traced):
     lt = root / "lighttpd"
     lt.mkdir()
-    box = {}
 
-    def start():
+    def attempt():
         port = h.free_port()
         (lt / "formdrop.conf").write_text(_lighttpd_snippet(sock))
         (lt / "lighttpd.conf").write_text(
@@ -257,19 +263,10 @@ def _start_lighttpd(root, site, sock, traced):
             ' ".js" => "text/javascript" )\n'
             f'include "{lt}/formdrop.conf"\n')
         _give_to_server(lt)
-        box["s"] = Server("lighttpd", lt, _unprivileged(
+        return Server("lighttpd", lt, _unprivileged(
             [LIGHTTPD, "-D", "-f", str(lt / "lighttpd.conf")]),
             lt / "lighttpd.pid", lt / "error.log", port, "http", traced)
-        return box["s"]
-
-    def stop():
-        if "s" in box:
-            box.pop("s").stop()
-    try:
-        return h.start_retrying(start, stop)
-    except RuntimeError:
-        stop()
-        raise
+    return _started(attempt)
 
 
 def _start_nginx(root, site, sock):
