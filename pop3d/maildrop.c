@@ -288,12 +288,15 @@ maildrop_open_msg(struct maildrop *md, size_t i)
 	if ((fd = open_message(md->curfd, maildrop_msg_name(md, i))) != -1 ||
 	    errno != ENOENT)
 		return fd;
-	/* An IMAP client on the same Maildir changed its flags. */
+	/* An IMAP client on the same Maildir changed its flags: its new
+	 * name is kept, so that the next RETR (and DELE) finds it at once
+	 * rather than reading cur/ again. */
 	if (find_renamed(md->curfd, maildrop_msg_name(md, i), now,
 	    sizeof(now)) == -1) {
 		errno = ENOENT;
 		return -1;
 	}
+	md->v[i].name = add_name(md, now);
 	return open_message(md->curfd, now);
 }
 

@@ -356,9 +356,13 @@ def test_retr_top_of_a_message_renamed_meanwhile(make_pop3d, tmp_root,
         _, head, _ = p.top(2, 0)
         assert ph.poplib_data(head) == stored.split(b"\n\n", 1)[0].replace(
             b"\n", b"\r\n") + b"\r\n\r\n"
+        _, again, _ = p.retr(2)             # by the name now kept
+        assert again == lines
+        p.dele(2)
         assert p.quit() == b"+OK Bye"
     finally:
         p.close()
+    assert d.name not in cur_bases(md)
 
 
 def test_only_regular_files_are_messages(make_pop3d, tmp_root):
@@ -540,7 +544,10 @@ def test_signal_during_quit_finishes_and_answers(make_pop3d, tmp_root, sig):
         for _ in range(QUIT_MESSAGES):
             assert r.resp().startswith(b"+OK")
         r.send(b"QUIT\r\n")
-        time.sleep(0.03)
+        # The signal must land during the UPDATE: once it has begun
+        # (files going), before it has ended (no answer yet).
+        h.wait_until(lambda: len(os.listdir(md / "cur")) < QUIT_MESSAGES,
+                     timeout=10, what="the UPDATE to begin")
         early = r.pending(0)
         assert early == b"", (
             f"QUIT was answered before the signal ({early!r}): the UPDATE "
