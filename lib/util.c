@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -316,16 +317,26 @@ write_all(int fd, const void *p, size_t len)
 /*
  * A file of secrets (a private key, password hashes) whose mode lets
  * every account on the host read it, including any other service that
- * gets broken into.  A path that cannot be stat'ed is 0: opening it
- * says why.
+ * gets broken into.  A folder on the way that others cannot enter
+ * (certbot's 0700 archive/ holding 0644 keys) closes it.  A path that
+ * cannot be stat'ed or resolved is 0: opening it says why.
  */
 int
 is_world_readable(const char *path, unsigned *mode)
 {
+	char real[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
 
-	if (stat(path, &st) == -1 || !(st.st_mode & S_IROTH))
+	if (stat(path, &st) == -1 || !(st.st_mode & S_IROTH) ||
+	    realpath(path, real) == NULL)
 		return 0;
 	*mode = (unsigned)(st.st_mode & 07777);
-	return 1;
+	for (path_dir(dir, sizeof(dir), real);;) {
+		if (stat(dir, &st) == -1 || !(st.st_mode & S_IXOTH))
+			return 0;
+		if (strcmp(dir, "/") == 0)
+			return 1;
+		snprintf(real, sizeof(real), "%s", dir);
+		path_dir(dir, sizeof(dir), real);
+	}
 }

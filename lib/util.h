@@ -59,8 +59,9 @@ char	*xstrndup(const char *, size_t);
 int	 str_casecmp_prefix(const char *s, const char *prefix);
 
 /*
- * 1 if every user may read path (S_IROTH), with its permission bits in
- * *mode; else 0, also when it cannot be stat'ed.  The rule for private
+ * 1 if every user may read path (S_IROTH, and every folder on the way
+ * S_IXOTH), with its permission bits in *mode; else 0, also when it
+ * cannot be stat'ed.  The rule for private
  * keys and users files: "is readable by every user (mode 0644): chmod
  * o-r it".
  */

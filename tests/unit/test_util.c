@@ -1,6 +1,8 @@
 /*
  * Unit tests for lib/util.c: number parsing, UTF-8, paths, randomness.
  */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "testutil.h"
 
 #define ULL_MAX	18446744073709551615ULL
 
@@ -282,6 +285,30 @@ test_path_dir(void **state)
 }
 
 static void
+test_world_readable(void **state)
+{
+	char *dir = tu_mkdtemp(), *key;
+	unsigned mode = 0;
+
+	tu_write_file(dir, "key.pem", "secret\n");
+	key = tu_path(dir, "key.pem");
+	chmod(key, 0644);
+	chmod(dir, 0755);
+	assert_int_equal(is_world_readable(key, &mode), 1);
+	assert_int_equal(mode, 0644);
+	/* A folder others cannot enter closes it (certbot's archive/). */
+	chmod(dir, 0700);
+	assert_int_equal(is_world_readable(key, &mode), 0);
+	chmod(dir, 0755);
+	chmod(key, 0640);
+	assert_int_equal(is_world_readable(key, &mode), 0);
+	assert_int_equal(is_world_readable("/nonexistent/key", &mode), 0);
+	free(key);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void
 test_path_resolve(void **state)
 {
 	char out[64];
@@ -377,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_utf8_chars),
 		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_path_dir),
+		cmocka_unit_test(test_world_readable),
 		cmocka_unit_test(test_path_resolve),
 		cmocka_unit_test(test_path_resolve_truncation),
 		cmocka_unit_test(test_random_hex),
