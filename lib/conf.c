@@ -661,24 +661,58 @@ is_under(const char *path, const char *folder)
 
 /*
  * A worker may write the folder holding a Maildir (maildir_grant_folder):
- * that folder must not hold the configuration or the forms, which the
- * supervisor reads again on reload (a Maildir given as "orders", next to
- * formdrop.conf, would make both writable to a compromised worker).
+ * that folder must not hold what the supervisor and pop3d read, on
+ * reload or at start: the configuration, the forms, the certificates and
+ * keys, the POP3 users file.  A Maildir given as "orders", beside
+ * formdrop.conf, would make them all writable to a compromised worker,
+ * and an escrow certificate put there by it would be encrypted to.
  */
+static int
+is_read_under(const char *path, const char *grant)
+{
+	return path != NULL && is_under(path, grant);
+}
+
+/* The first file or folder of those read by name that lies in grant. */
+static const char *
+read_under(const struct conf *c, const char *confdir, const char *grant)
+{
+	const char *top[] = { confdir, c->forms_dir, c->pop3.users,
+	    c->pop3.key, c->pop3.certificate };
+	size_t i, k;
+
+	for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		if (is_read_under(top[i], grant))
+			return top[i];
+	for (i = 0; i < c->nboxes; i++) {
+		const struct smime_paths *p = &c->boxes[i].smime_paths;
+
+		for (k = 0; k < p->nrecipients; k++)
+			if (is_read_under(p->recipients[k], grant))
+				return p->recipients[k];
+		if (is_read_under(p->escrow, grant))
+			return p->escrow;
+		if (is_read_under(p->sign_cert, grant))
+			return p->sign_cert;
+		if (is_read_under(p->sign_key, grant))
+			return p->sign_key;
+	}
+	return NULL;
+}
+
 static void
 check_grant(struct conf_loader *l, const struct mailbox *mb)
 {
+	const char *held;
 	char grant[4096], confdir[4096];
 
 	maildir_grant_folder(mb->maildir, grant, sizeof(grant));
 	path_dir(confdir, sizeof(confdir), l->conf->path);
-	if (is_under(confdir, grant) || (l->conf->forms_dir != NULL &&
-	    is_under(l->conf->forms_dir, grant)))
+	if ((held = read_under(l->conf, confdir, grant)) != NULL)
 		diag_error(l->diag, l->conf->path, mb->line, "[mailbox %s]: "
 		    "workers may write %s, the folder holding %s, and it holds "
-		    "this configuration or its forms: keep the Maildirs in a "
-		    "folder of their own (such as /var/spool/formdrop)",
-		    mb->name, grant, mb->maildir);
+		    "%s: keep the Maildirs in a folder of their own (such as "
+		    "/var/spool/formdrop)", mb->name, grant, mb->maildir, held);
 }
 
 static void

@@ -294,8 +294,13 @@ test_maildir_folder_holds_configuration(void **state)
 	    "from = a@b\nto = c@d\n", CONF_SERVE, 18, "workers may write");
 	tu_make_maildir(f->dir, "forms/box");
 	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = forms/box\n"
-	    "from = a@b\nto = c@d\n", CONF_SERVE, 18, "holds this "
-	    "configuration or its forms");
+	    "from = a@b\nto = c@d\n", CONF_SERVE, 18, "/forms: keep the "
+	    "Maildirs in a folder of their own");
+	/* A key (any mailbox's) in that folder: the same. */
+	tu_mkdir(f->dir, "spool/keys");
+	tu_write_file(f->dir, "spool/keys/gateway.key", "not read\n");
+	load_fail(f, GOOD_CONF "sign_key = spool/keys/gateway.key\n",
+	    CONF_SERVE, 18, "gateway.key: keep the Maildirs");
 }
 
 static void
