@@ -644,14 +644,21 @@ respond_key_reused(struct job *j, const struct screen *sc)
 	    "token spent on other content");
 }
 
-/* 1 if a record's print says it holds other content than print. */
-static int
-other_content(const char *recorded, const char *print)
+/*
+ * A key already recorded (with id and its print): the first answer
+ * again for the same submission, a refusal for other content.  Records
+ * older than prints, or a print that could not be made, say nothing: as
+ * before, the same key is the same submission.
+ */
+static void
+respond_repeat(struct job *j, const struct screen *sc, const char *id,
+    const char *recorded, const char *print)
 {
-	/* Records older than prints, or a print that could not be made,
-	 * say nothing: as before, the same key is the same submission. */
-	return recorded[0] != '\0' && print[0] != '\0' &&
-	    strcmp(recorded, print) != 0;
+	if (recorded[0] != '\0' && print[0] != '\0' &&
+	    strcmp(recorded, print) != 0)
+		respond_key_reused(j, sc);
+	else
+		respond_success(j, id, "duplicate of an earlier submission");
 }
 
 /* Take a token from the form's rate limit; 1 after answering 429. */
@@ -695,11 +702,7 @@ process(struct job *j, struct form_data *data)
 	/* A repeat of a delivered submission: the same answer, nothing new,
 	 * and no rate-limit token spent on a double click. */
 	if (sc.has_key && once_peek(j->once_dir, sc.key, id, recorded)) {
-		if (other_content(recorded, print))
-			respond_key_reused(j, &sc);
-		else
-			respond_success(j, id, "duplicate of an earlier "
-			    "submission");
+		respond_repeat(j, &sc, id, recorded, print);
 		return;
 	}
 	/* Without a key, the limit applies at once; with one, only to the
@@ -720,12 +723,8 @@ process(struct job *j, struct form_data *data)
 	}
 	if (sc.has_key && (os = once_begin(&claim, j->once_dir, sc.key,
 	    ONCE_WAIT_MS, id, recorded)) == ONCE_DONE) {
-		/* The same submission again: the same answer, no message. */
-		if (other_content(recorded, print))
-			respond_key_reused(j, &sc);
-		else
-			respond_success(j, id, "duplicate of an earlier "
-			    "submission");
+		/* Delivered meanwhile by a twin: no message from us. */
+		respond_repeat(j, &sc, id, recorded, print);
 		return;
 	}
 	if (os == ONCE_BUSY) {

@@ -30,6 +30,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "conf.h"
 #include "handler.h"
 #include "log.h"
@@ -41,7 +42,6 @@
 
 #define LISTEN_BACKLOG	128
 #define RESTART_DELAY	1	/* seconds between restarts of a worker */
-#define CLEAN_EVERY_CGI	256	/* CGI requests between tmp/ clean-ups */
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t reloading;

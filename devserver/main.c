@@ -193,15 +193,12 @@ fetch_token(const char *form, char *out, size_t outsz)
 	int r = -1;
 
 	snprintf(uri, sizeof(uri), "/token/%s", form);
-	if (relay_get(&fc, TOKEN_TIMEOUT) == -1) {
-		handler_why(errno, TOKEN_TIMEOUT, "", why, sizeof(why));
-		log_warnx("no token for the %s page from the form handler at "
-		    "%s: %s; the page goes out without one", form, opt.handler,
-		    why);
-		return -1;
-	}
 	buf_init(&resp, 16 * 1024);
 	buf_init(&err, 16 * 1024);
+	if (relay_get(&fc, TOKEN_TIMEOUT) == -1) {
+		handler_why(errno, TOKEN_TIMEOUT, "", why, sizeof(why));
+		goto out;
+	}
 	if (fcgi_begin(&fc) == -1 ||
 	    fcgi_param(&fc, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
 	    fcgi_param(&fc, "REQUEST_METHOD", "GET") == -1 ||
@@ -213,18 +210,19 @@ fetch_token(const char *form, char *out, size_t outsz)
 	    fcgi_read_response(&fc, &resp, &err) == -1) {
 		handler_why(errno, TOKEN_TIMEOUT, "no complete answer: ", why,
 		    sizeof(why));
-		goto fail;
+		goto put;
 	}
 	if (resp.data == NULL ||
 	    (p = strstr(resp.data, "\"token\":\"")) == NULL ||
 	    (q = strchr(p + 9, '"')) == NULL || (size_t)(q - p - 9) >= outsz) {
 		snprintf(why, sizeof(why), "no token in its answer");
-		goto fail;
+		goto put;
 	}
 	snprintf(out, outsz, "%.*s", (int)(q - p - 9), p + 9);
 	r = 0;
-fail:
+put:
 	relay_put(&fc, r == 0);
+out:
 	if (r == -1)
 		log_warnx("no token for the %s page from the form handler at "
 		    "%s: %s; the page goes out without one", form, opt.handler,

@@ -52,6 +52,8 @@
 #define POP3_LINE_MAX		255	/* RFC 2449: command line incl. CRLF */
 #define POP3_TIMEOUT_MIN	600	/* RFC 1939: autologout >= 10 min */
 #define POP3_MESSAGES_MAX	200000	/* messages listed in one session */
+#define CLEAN_EVERY_CGI		256	/* CGI requests (processes) between
+					 * tmp/ clean-ups */
 #define POP3_CONNECTIONS_MAX	100	/* default, all clients together */
 #define POP3_PER_CLIENT_MAX	10	/* default, per client address */
 #define POP3_FAIL_DELAY_MAX	30	/* seconds after repeated failures */

@@ -643,8 +643,6 @@ load_state(struct conf_loader *l, enum conf_mode mode)
 		    strerror(errno));
 }
 
-/* Cross-checks that need the whole file and the form definitions. */
-
 /* 1 if path is folder or lies under it (both resolved). */
 static int
 is_under(const char *path, const char *folder)
@@ -715,6 +713,7 @@ check_grant(struct conf_loader *l, const struct mailbox *mb)
 		    "/var/spool/formdrop)", mb->name, grant, mb->maildir, held);
 }
 
+/* Cross-checks that need the whole file and the form definitions. */
 static void
 conf_finish(struct conf_loader *l, enum conf_mode mode)
 {

@@ -26,13 +26,14 @@ read_key(const char *path, unsigned char key[TOKEN_KEY_LEN])
 	char hex[2 * TOKEN_KEY_LEN + 2];
 	ssize_t n;
 	size_t i;
-	int fd;
+	int fd, saved;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	n = read(fd, hex, sizeof(hex));
+	saved = errno;
 	close(fd);
-	errno = EINVAL;			/* from here on: not a key */
+	errno = n == -1 ? saved : EINVAL;	/* unreadable, or not a key */
 	if (n < 2 * TOKEN_KEY_LEN)
 		return -1;
 	for (i = 0; i < TOKEN_KEY_LEN; i++) {

@@ -4,7 +4,8 @@
  * ages out on its own, so a client retrying an old password now and then
  * is never locked out, however long it keeps at it; only
  * max_login_failures within the window are.  The table is bounded: when
- * it is full the address with the oldest failure is forgotten.
+ * it is full the address whose latest failure is the oldest is
+ * forgotten.
  */
 #ifndef FORMDROP_FAILURES_H
 #define FORMDROP_FAILURES_H

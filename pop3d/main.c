@@ -143,6 +143,18 @@ service_user(const char *user)
 	return pw;
 }
 
+/* Become pw (not root) for good, as sessions run, or die. */
+static void
+become(const struct passwd *pw)
+{
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot become %s", pw->pw_name);
+	if (setuid(0) != -1)
+		fatalx("could regain root after dropping it");
+}
+
 /* Started as root: become the service user for good, or die. */
 static void
 drop_privileges(const char *user)
@@ -156,12 +168,7 @@ drop_privileges(const char *user)
 		    user);
 		return;
 	}
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot become %s", user);
-	if (setuid(0) != -1)
-		fatalx("could regain root after dropping it");
+	become(pw);
 }
 
 /*
@@ -278,11 +285,8 @@ check_maildirs(const struct userdb *users, const char *file,
 			fatal("waitpid");
 		return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 	}
-	if (pw != NULL && pw->pw_uid != 0 &&
-	    (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1))
-		fatal("cannot become %s to check the Maildirs", pw->pw_name);
+	if (pw != NULL && pw->pw_uid != 0)
+		become(pw);
 	if (pw == NULL)
 		pw = getpwuid(geteuid());
 	if (pw != NULL)
