@@ -60,6 +60,8 @@
 #define POP3_QUIT_ANSWER_TIMEOUT 5	/* seconds to send QUIT's answer */
 #define TLS_WARN_DAYS		14	/* days left on the TLS certificate
 					 * that are reported at start */
+#define CERT_CHECK_EVERY	86400	/* seconds between those reports
+					 * while pop3d runs */
 #define POP3_LOGIN_TIMEOUT	180	/* default, seconds from connect to
 					 * login (Dovecot's is 3 minutes) */
 #define POP3_EXIT_FAILURES_MAX	63	/* a session's exit status: its

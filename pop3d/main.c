@@ -143,6 +143,29 @@ service_user(const char *user)
 	return pw;
 }
 
+/*
+ * The certificate in use expires within TLS_WARN_DAYS: said at start and
+ * --check, and, running, every CERT_CHECK_EVERY seconds and at SIGHUP: a
+ * server that runs for months keeps the certificate it read at start,
+ * whatever a renewal wrote to disk since.
+ */
+static void
+warn_certificate(SSL_CTX *tls, const char *path, int running)
+{
+	int days;
+
+	if (tls == NULL || (days = tls_days_left(tls)) >= TLS_WARN_DAYS)
+		return;
+	if (days < 0)
+		log_warnx("the TLS certificate %s has expired: clients refuse "
+		    "the connection; restart formdrop-pop3d with a renewed "
+		    "one", path);
+	else
+		log_warnx("the TLS certificate %s expires in %d day(s)%s",
+		    path, days, running ? "; restart formdrop-pop3d once it "
+		    "is renewed" : "");
+}
+
 /* Become pw (not root) for good, as sessions run, or die. */
 static void
 become(const struct passwd *pw)
@@ -535,7 +558,7 @@ main(int argc, char *argv[])
 	struct conf conf;
 	struct diag diag;
 	SSL_CTX *tls = NULL;
-	int days;
+	time_t next_cert_check;
 	char err[512];
 
 	while ((ch = getopt_long(argc, argv, "c:fh", longopts, NULL)) != -1) {
@@ -578,9 +601,7 @@ main(int argc, char *argv[])
 	    (tls = tls_server_ctx(conf.pop3.certificate, conf.pop3.key, err,
 	    sizeof(err))) == NULL)
 		fatalx_code(EX_CONFIG, "%s", err);
-	if (tls != NULL && (days = tls_days_left(tls)) < TLS_WARN_DAYS)
-		log_warnx("the TLS certificate %s expires in %d day(s)",
-		    conf.pop3.certificate, days);
+	warn_certificate(tls, conf.pop3.certificate, 0);
 	if (check) {
 		if (check_maildirs(&users, conf.pop3.users,
 		    service_user(conf.pop3.run_as), 1) == -1)
@@ -629,11 +650,17 @@ main(int argc, char *argv[])
 		log_info("listening on %s (%s)", listeners[i].spec,
 		    listeners[i].tls ? "implicit TLS" : "STLS");
 	}
+	next_cert_check = time(NULL) + CERT_CHECK_EVERY;
 	while (!stopping) {
 		if (hangup) {
 			hangup = 0;
 			log_warnx("SIGHUP ignored: restart formdrop-pop3d to "
 			    "read its configuration and users file again");
+			warn_certificate(tls, conf.pop3.certificate, 1);
+		}
+		if (time(NULL) >= next_cert_check) {
+			warn_certificate(tls, conf.pop3.certificate, 1);
+			next_cert_check = time(NULL) + CERT_CHECK_EVERY;
 		}
 		reap_children();
 		if (poll(pfd, n, 1000) <= 0)

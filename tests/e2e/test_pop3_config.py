@@ -11,6 +11,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import warnings
 
@@ -400,3 +401,28 @@ def test_hash_logs_in_with_spaces_and_sha512_crypt(make_pop3d, tmp_root):
     p = srv.login("six", password="sha512 pass")
     assert p.stat() == (0, 0)
     p.quit()
+
+
+def test_certificate_expiry_reported_while_running(make_pop3d, pki,
+                                                   tmp_root):
+    """A server running for months keeps the certificate it read at
+    start: its expiry is reported again while it runs (every day, and at
+    SIGHUP), with what to do; before, only at start and --check."""
+    import types
+    now = datetime.datetime.now(datetime.timezone.utc)
+    soon = self_signed(pki, tmp_root / "soon.pem",
+                       now - datetime.timedelta(days=1),
+                       now + datetime.timedelta(days=5, hours=1))
+    short = types.SimpleNamespace(cert=soon, key=pki.key)
+    md = h.make_maildir(tmp_root / "box")
+    srv = make_pop3d({"shop": md}, pki=short)
+    at_start = f"{soon.name} expires in 5 day(s)"
+    h.wait_until(lambda: at_start in srv.log_text(), timeout=5,
+                 what="the warning at start", log=srv.log)
+    assert "restart formdrop-pop3d once it is renewed" not in \
+        srv.log_text()
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    h.wait_until(lambda: "expires in 5 day(s); restart formdrop-pop3d "
+                 "once it is renewed" in srv.log_text(), timeout=5,
+                 what="the warning at SIGHUP", log=srv.log)
+    assert srv.alive()
