@@ -526,7 +526,6 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 }
 
 #define ONCE_WAIT_MS	10000	/* for a twin request to finish */
-#define ONCE_CLEAN_EVERY 256	/* requests between record clean-ups */
 
 /* Answer 503 for a Maildir that could not take the message: -1. */
 static int
@@ -584,25 +583,34 @@ deliver(struct job *j, const struct mailbox *mb, struct submission *sub,
 	return 0;
 }
 
+/*
+ * The page's token as the one failing field: named so, a fetch() page
+ * knows to get a new token and send again.
+ */
+static void
+token_field_error(struct job *j, const char *reason)
+{
+	struct field_error *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return;
+	snprintf(e->field, sizeof(e->field), "%s", TOKEN_FIELD);
+	snprintf(e->label, sizeof(e->label), "This page");
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	j->val.v = e;
+	j->val.n = 1;
+}
+
 /* A token problem on a form that refuses them: ask to send again. */
 static void
 respond_retry(struct job *j, enum token_status st)
 {
-	struct field_error *e;
 	char why[64];
 
 	snprintf(why, sizeof(why), "%s", token_status_str(st));
-	/* Named as a field, so a fetch() page knows to get a new token. */
-	if ((e = calloc(1, sizeof(*e))) != NULL) {
-		snprintf(e->field, sizeof(e->field), "%s", TOKEN_FIELD);
-		snprintf(e->label, sizeof(e->label), "This page");
-		snprintf(e->reason, sizeof(e->reason), "%s",
-		    st == TOKEN_TOO_YOUNG ? "was sent too quickly" :
-		    st == TOKEN_EXPIRED ? "has expired" :
-		    "must be reloaded before sending");
-		j->val.v = e;
-		j->val.n = 1;
-	}
+	token_field_error(j, st == TOKEN_TOO_YOUNG ? "was sent too quickly" :
+	    st == TOKEN_EXPIRED ? "has expired" :
+	    "must be reloaded before sending");
 	respond_error(j, 422, st == TOKEN_TOO_YOUNG ?
 	    "The form was sent too quickly. Please check it and send it "
 	    "again." : st == TOKEN_EXPIRED ?
@@ -624,21 +632,13 @@ respond_retry(struct job *j, enum token_status st)
 static void
 respond_key_reused(struct job *j, const struct screen *sc)
 {
-	struct field_error *e;
-
 	if (!sc->key_is_token) {
 		respond_error(j, 422, "This Idempotency-Key was already used "
 		    "for a different submission: send it with a new key.",
 		    "Idempotency-Key reused with other content");
 		return;
 	}
-	if ((e = calloc(1, sizeof(*e))) != NULL) {
-		snprintf(e->field, sizeof(e->field), "%s", TOKEN_FIELD);
-		snprintf(e->label, sizeof(e->label), "This page");
-		snprintf(e->reason, sizeof(e->reason), "was already sent");
-		j->val.v = e;
-		j->val.n = 1;
-	}
+	token_field_error(j, "was already sent");
 	respond_error(j, 422, "This page was already sent once. Please reload "
 	    "it to send the form again with your changes.",
 	    "token spent on other content");
@@ -699,8 +699,9 @@ process(struct job *j, struct form_data *data)
 	 * copy has the same print. */
 	if (sc.has_key)
 		form_data_print(data, print);
-	/* A repeat of a delivered submission: the same answer, nothing new,
-	 * and no rate-limit token spent on a double click. */
+	/* A repeat of a delivered submission: the first answer again (or a
+	 * refusal for other content), nothing new, and no rate-limit token
+	 * spent on a double click. */
 	if (sc.has_key && once_peek(j->once_dir, sc.key, id, recorded)) {
 		respond_repeat(j, &sc, id, recorded, print);
 		return;

@@ -284,12 +284,8 @@ serve_cgi(const struct conf *conf)
 	struct response resp;
 	struct buf out;
 
-	forbid_core_dumps();
 	if ((unsigned)getpid() % CLEAN_EVERY_CGI == 0)
 		clean_maildirs(conf);
-	/* Everything OpenSSL reads from disk, read before confinement. */
-	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
-	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
 	confine(conf);
 	request_from_env(&req, proc_getenv, NULL);
 	req.read = cgi_read;
@@ -321,7 +317,7 @@ confine(const struct conf *conf)
 	int landlock;
 
 	/* The folder holding each Maildir (the spool); conf.c refuses one
-	 * that holds the configuration or the forms. */
+	 * that holds anything the supervisor or pop3d reads. */
 	for (i = 0; i < conf->nboxes && n < 63; i++) {
 		maildir_grant_folder(conf->boxes[i].maildir, parents[n],
 		    sizeof(parents[n]));
@@ -650,6 +646,11 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
+	/* Both ways of serving hold the keys and, soon, forms in clear. */
+	forbid_core_dumps();
+	/* Everything OpenSSL reads from disk, read before confinement. */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
+	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
 	if (is_cgi) {
 		if (getenv("REQUEST_METHOD") == NULL)
 			fatalx_code(EX_USAGE, "not started by a web server: "
@@ -659,9 +660,6 @@ main(int argc, char *argv[])
 		conf_free(&conf);
 		return 0;
 	}
-	/* Everything OpenSSL reads from disk, read before confinement. */
-	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
-	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");
 	if (listen_spec == NULL)
@@ -671,8 +669,6 @@ main(int argc, char *argv[])
 	else
 		listen_fd = open_tcp(listen_spec);
 	clean_maildirs(&conf);
-	/* The supervisor holds the keys; workers inherit it at fork. */
-	forbid_core_dumps();
 	log_info("serving %zu form(s) on %s with %u worker(s)", conf.nforms,
 	    listen_spec != NULL ? listen_spec : "inherited socket",
 	    workers > 0 ? (unsigned)workers : conf.workers);

@@ -814,8 +814,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(rq->path, sizeof(rq->path), "%s", url);
 		rq->fc.fd = -1;
 		*con_cls = rq;
-		rq->relay = strncmp(url, "/submit/", 8) == 0 ||
-		    strncmp(url, "/token/", 7) == 0;
 		snprintf(rq->proto, sizeof(rq->proto), "%s", version);
 		/*
 		 * RFC 9112 6.3: Transfer-Encoding overrides Content-Length,
@@ -828,12 +826,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    "Transfer-Encoding") != NULL &&
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    "Content-Length") != NULL) {
-			rq->relay = 0;
+		    "Content-Length") != NULL)
 			return page(conn, rq, 400, "Bad request", "The request "
 			    "has both a Content-Length and a "
 			    "Transfer-Encoding header.");
-		}
+		rq->relay = strncmp(url, "/submit/", 8) == 0 ||
+		    strncmp(url, "/token/", 7) == 0;
 		if (!rq->relay)
 			return MHD_YES;
 		if (relay_start(conn, rq, url) == -1) {

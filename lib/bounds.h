@@ -47,6 +47,7 @@
 
 /* Exactly once. */
 #define ONCE_RECORD_MAX_AGE	(31 * 86400)	/* > any token_max_age */
+#define ONCE_CLEAN_EVERY	256	/* requests between record clean-ups */
 
 /* POP3 (formdrop-pop3d). */
 #define POP3_LINE_MAX		255	/* RFC 2449: command line incl. CRLF */

@@ -601,13 +601,12 @@ check_state(struct conf_loader *l)
 	char parent[4096], key[4096];
 
 	path_dir(parent, sizeof(parent), c->state_dir);
-	if (access(c->state_dir, F_OK) == 0 ?
-	    access(c->state_dir, W_OK | X_OK) == -1 :
-	    access(parent, W_OK | X_OK) == -1)
+	if (access(c->state_dir, W_OK | X_OK) == -1 && (errno != ENOENT ||
+	    access(parent, W_OK | X_OK) == -1))
 		diag_error(l->diag, c->path, 0, "state folder %s is not "
 		    "writable and cannot be created", c->state_dir);
 	if (path_resolve(key, sizeof(key), c->state_dir, "token.key") == 0 &&
-	    access(key, F_OK) == 0 && access(key, R_OK) == -1)
+	    access(key, R_OK) == -1 && errno != ENOENT)
 		diag_error(l->diag, c->path, 0, "%s: %s (the handler's user "
 		    "must own it)", key, strerror(errno));
 }
@@ -643,18 +642,47 @@ load_state(struct conf_loader *l, enum conf_mode mode)
 		    strerror(errno));
 }
 
-/* 1 if path is folder or lies under it (both resolved). */
+/*
+ * 1 if path (resolved here; NULL: not set) is folder (resolved) or lies
+ * under it.
+ */
 static int
 is_under(const char *path, const char *folder)
 {
-	char rp[PATH_MAX], rf[PATH_MAX];
-	size_t n;
+	char rp[PATH_MAX];
+	size_t n = strlen(folder);
 
-	if (realpath(path, rp) == NULL || realpath(folder, rf) == NULL)
+	if (path == NULL || realpath(path, rp) == NULL)
 		return 0;
-	n = strlen(rf);
-	return strncmp(rp, rf, n) == 0 && (rp[n] == '\0' || rp[n] == '/' ||
-	    n == 1);
+	return strncmp(rp, folder, n) == 0 && (rp[n] == '\0' ||
+	    rp[n] == '/' || n == 1);
+}
+
+/* The first file or folder of those read by name that lies in grant. */
+static const char *
+read_under(const struct conf *c, const char *grant)
+{
+	const char *top[] = { c->dir, c->forms_dir, c->pop3.users,
+	    c->pop3.key, c->pop3.certificate };
+	size_t i, k;
+
+	for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		if (is_under(top[i], grant))
+			return top[i];
+	for (i = 0; i < c->nboxes; i++) {
+		const struct smime_paths *p = &c->boxes[i].smime_paths;
+
+		for (k = 0; k < p->nrecipients; k++)
+			if (is_under(p->recipients[k], grant))
+				return p->recipients[k];
+		if (is_under(p->escrow, grant))
+			return p->escrow;
+		if (is_under(p->sign_cert, grant))
+			return p->sign_cert;
+		if (is_under(p->sign_key, grant))
+			return p->sign_key;
+	}
+	return NULL;
 }
 
 /*
@@ -665,48 +693,16 @@ is_under(const char *path, const char *folder)
  * formdrop.conf, would make them all writable to a compromised worker,
  * and an escrow certificate put there by it would be encrypted to.
  */
-static int
-is_read_under(const char *path, const char *grant)
-{
-	return path != NULL && is_under(path, grant);
-}
-
-/* The first file or folder of those read by name that lies in grant. */
-static const char *
-read_under(const struct conf *c, const char *confdir, const char *grant)
-{
-	const char *top[] = { confdir, c->forms_dir, c->pop3.users,
-	    c->pop3.key, c->pop3.certificate };
-	size_t i, k;
-
-	for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
-		if (is_read_under(top[i], grant))
-			return top[i];
-	for (i = 0; i < c->nboxes; i++) {
-		const struct smime_paths *p = &c->boxes[i].smime_paths;
-
-		for (k = 0; k < p->nrecipients; k++)
-			if (is_read_under(p->recipients[k], grant))
-				return p->recipients[k];
-		if (is_read_under(p->escrow, grant))
-			return p->escrow;
-		if (is_read_under(p->sign_cert, grant))
-			return p->sign_cert;
-		if (is_read_under(p->sign_key, grant))
-			return p->sign_key;
-	}
-	return NULL;
-}
-
 static void
 check_grant(struct conf_loader *l, const struct mailbox *mb)
 {
 	const char *held;
-	char grant[4096], confdir[4096];
+	char grant[4096], real[PATH_MAX];
 
 	maildir_grant_folder(mb->maildir, grant, sizeof(grant));
-	path_dir(confdir, sizeof(confdir), l->conf->path);
-	if ((held = read_under(l->conf, confdir, grant)) != NULL)
+	if (realpath(grant, real) == NULL)
+		return;		/* nothing there to hold anything */
+	if ((held = read_under(l->conf, real)) != NULL)
 		diag_error(l->diag, l->conf->path, mb->line, "[mailbox %s]: "
 		    "workers may write %s, the folder holding %s, and it holds "
 		    "%s: keep the Maildirs in a folder of their own (such as "

@@ -423,7 +423,6 @@ cmd_quit(struct session *s)
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
-	sigaddset(&term, SIGHUP);	/* ignored already; kept out anyway */
 	sigprocmask(SIG_BLOCK, &term, &old);
 	if (maildrop_update(&s->md) == -1) {
 		log_warn("client=%s user=%s some deletions failed",

@@ -27,6 +27,7 @@
 #include "fuzz_util.h"
 #include "mime.h"
 #include "urlencoded.h"
+#include "util.h"
 #include "validate.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -91,7 +92,7 @@ starts_with_ci(const char *line, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
-	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+	return len > n && line[n] == ':' && str_casecmp_prefix(line, name);
 }
 
 /* Abort unless msg[0..len) is a well-formed 7-bit message (see top). */

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_util.h"
 #include "token.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);

@@ -84,6 +84,19 @@ test_table_full(void **state)
 	}
 	assert_int_equal(failures_recent("198.51.100.1", T0 + 10), 0);
 	assert_int_equal(failures_recent("10.0.19.135", T0 + 10), 1);
+
+	/* Not the first place, nor the first added: the stalest. */
+	failures_clear();
+	failures_add("192.0.2.1", 1, T0 + 2);
+	failures_add("192.0.2.2", 1, T0);
+	for (i = 0; i < 4096 - 2; i++) {	/* failures.c's table, full */
+		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 256, i % 256);
+		failures_add(addr, 1, T0 + 2);
+	}
+	failures_add("203.0.113.9", 1, T0 + 3);
+	assert_int_equal(failures_recent("192.0.2.2", T0 + 3), 0);
+	assert_int_equal(failures_recent("192.0.2.1", T0 + 3), 1);
+	assert_int_equal(failures_recent("203.0.113.9", T0 + 3), 1);
 }
 
 int

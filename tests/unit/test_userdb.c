@@ -133,6 +133,21 @@ load_bytes(const char *text, size_t len, int *ret, struct userdb *db)
 	return out;
 }
 
+/* len bytes of text are refused with a diagnostic holding what. */
+static void
+load_fails(const char *text, size_t len, const char *what)
+{
+	struct userdb db;
+	char *err;
+	int r;
+
+	err = load_bytes(text, len, &r, &db);
+	assert_int_equal(r, -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, what));
+	free(err);
+}
+
 /*
  * Lines that cannot be taken are errors with their number: too long, or
  * holding a NUL (past 1,023 bytes that read before the line buffer).  A
@@ -151,26 +166,17 @@ test_bad_lines(void **state)
 	memset(text, 'a', 2000);
 	n = 2000 + (size_t)snprintf(text + 2000, sizeof(text) - 2000, "\n%s\n",
 	    good);
-	err = load_bytes(text, n, &r, &db);
-	assert_int_equal(r, -1);
-	assert_non_null(strstr(err, "users:1: line too long"));
-	free(err);
+	load_fails(text, n, "users:1: line too long");
 
 	memset(text, 'a', 1023);
 	memcpy(text + 1023, "\0x\n", 3);
 	n = 1026 + (size_t)snprintf(text + 1026, sizeof(text) - 1026, "%s\n",
 	    good);
-	err = load_bytes(text, n, &r, &db);
-	assert_int_equal(r, -1);
-	assert_non_null(strstr(err, "users:1: NUL byte in the line"));
-	free(err);
+	load_fails(text, n, "users:1: NUL byte in the line");
 
 	memcpy(text, "sh\0op", 5);
 	n = 5 + (size_t)snprintf(text + 5, sizeof(text) - 5, "%s\n", good + 4);
-	err = load_bytes(text, n, &r, &db);
-	assert_int_equal(r, -1);
-	assert_non_null(strstr(err, "users:1: NUL byte in the line"));
-	free(err);
+	load_fails(text, n, "users:1: NUL byte in the line");
 
 	err = load_bytes(good, strlen(good), &r, &db);
 	assert_int_equal(r, 0);
