@@ -501,7 +501,7 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 		return mime_compose(sub, msg);
 	}
 	/* Due to sign or encrypt: never without usable certificates. */
-	if (mb->smime_broken || !smime_is_current(sm)) {
+	if (mb->smime_broken || !smime_usable_now(sm)) {
 		*why = "mailbox certificates unusable (expired or invalid)";
 		return -1;
 	}

@@ -9,11 +9,13 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bio_filters.h"
 #include "encode.h"
+#include "log.h"
 #include "smime.h"
 #include "util.h"
 
@@ -62,6 +64,43 @@ read_certs(const char *path)
 }
 
 /*
+ * The validity dates of cert, 0 when it is valid now.  A date that
+ * cannot be read is an error (-1).  Out of its dates (1), a signer is an
+ * error, and a recipient only a warning: it is left out of each message
+ * while it is, so that a merchant's next certificate can be listed beside
+ * the current one and the old one expire with no gap.
+ */
+static int
+check_dates(X509 *cert, int signing, const char *file, int line,
+    const char *path, const char *name, struct diag *d)
+{
+	time_t now = time(NULL);
+	int not_before, not_after;
+
+	/* X509_cmp_time() is 0 only for a date it cannot read. */
+	not_before = X509_cmp_time(X509_get0_notBefore(cert), &now);
+	not_after = X509_cmp_time(X509_get0_notAfter(cert), &now);
+	if (not_before == 0 || not_after == 0) {
+		diag_error(d, file, line, "%s (%s) has a validity date that "
+		    "cannot be read", path, name);
+		return -1;
+	}
+	if (not_before < 0 && not_after > 0)
+		return 0;
+	if (signing)
+		diag_error(d, file, line, "%s (%s) %s", path, name,
+		    not_before > 0 ? "is not valid yet" : "has expired");
+	else if (not_before > 0)
+		diag_warning(d, file, line, "%s (%s) is not valid yet: "
+		    "messages are encrypted to it from its start date on",
+		    path, name);
+	else
+		diag_warning(d, file, line, "%s (%s) has expired: it is left "
+		    "out of every message; remove it", path, name);
+	return signing ? -1 : 1;
+}
+
+/*
  * Check one certificate for its use; report problems in d.  For
  * encryption, RSA needs keyEncipherment and EC keyAgreement; for
  * signing, digitalSignature.  emailProtection when EKU is present.
@@ -73,28 +112,13 @@ check_cert(X509 *cert, int signing, unsigned warn_days, const char *file,
 	char name[512];
 	uint32_t ku = X509_get_key_usage(cert);
 	uint32_t xku = X509_get_extended_key_usage(cert);
-	int base, ok = 0, days, secs, not_before, not_after;
+	int base, ok = 0, days, secs, dates;
 	EVP_PKEY *pk = X509_get0_pubkey(cert);
-	time_t now = time(NULL);
 
 	cert_name(cert, name, sizeof(name));
-	/* X509_cmp_time() is 0 only for a date it cannot read. */
-	not_before = X509_cmp_time(X509_get0_notBefore(cert), &now);
-	not_after = X509_cmp_time(X509_get0_notAfter(cert), &now);
-	if (not_before == 0 || not_after == 0) {
-		diag_error(d, file, line, "%s (%s) has a validity date that "
-		    "cannot be read", path, name);
+	if ((dates = check_dates(cert, signing, file, line, path, name,
+	    d)) == -1)
 		return -1;
-	}
-	if (not_before > 0) {
-		diag_error(d, file, line, "%s (%s) is not valid yet", path,
-		    name);
-		return -1;
-	}
-	if (not_after < 0) {
-		diag_error(d, file, line, "%s (%s) has expired", path, name);
-		return -1;
-	}
 	if (pk == NULL) {
 		diag_error(d, file, line, "%s: unreadable public key", path);
 		return -1;
@@ -123,8 +147,8 @@ check_cert(X509 *cert, int signing, unsigned warn_days, const char *file,
 		    "emailProtection", path, name);
 		return -1;
 	}
-	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) ==
-	    1 && days < (int)warn_days)
+	if (dates == 0 && ASN1_TIME_diff(&days, &secs, NULL,
+	    X509_get0_notAfter(cert)) == 1 && days < (int)warn_days)
 		diag_warning(d, file, line, "%s (%s) expires in %d day(s)",
 		    path, name, days);
 	return 0;
@@ -201,6 +225,33 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
 	return 0;
 }
 
+static int
+is_current(X509 *x)
+{
+	time_t now = time(NULL);
+
+	return X509_cmp_time(X509_get0_notBefore(x), &now) <= 0 &&
+	    X509_cmp_time(X509_get0_notAfter(x), &now) >= 0;
+}
+
+/*
+ * 1 when someone can read the messages now: one of the staff
+ * certificates is valid, or the escrow's when the mailbox has no staff
+ * (an escrow alone, kept offline, is no reader for a mailbox that has
+ * staff).  Also 1 without recipients.
+ */
+static int
+readers_current(const struct smime *sm)
+{
+	int i, n = sm->recipients != NULL ? sk_X509_num(sm->recipients) : 0;
+	int staff = n - sm->escrow;
+
+	for (i = 0; i < (staff > 0 ? staff : n); i++)
+		if (is_current(sk_X509_value(sm->recipients, i)))
+			return 1;
+	return n == 0;
+}
+
 int
 smime_load(const struct smime_paths *p, struct smime *sm, const char *file,
     int line, struct diag *d)
@@ -215,8 +266,15 @@ smime_load(const struct smime_paths *p, struct smime *sm, const char *file,
 	for (i = 0; i < p->nrecipients; i++)
 		load_recipient(p->recipients[i], sm, p->warn_days, file, line,
 		    d);
-	if (p->escrow != NULL)
-		load_recipient(p->escrow, sm, p->warn_days, file, line, d);
+	if (p->escrow != NULL &&
+	    load_recipient(p->escrow, sm, p->warn_days, file, line, d) == 0)
+		sm->escrow = 1;
+	if (d->errors == before && !readers_current(sm))
+		diag_error(d, file, line, "no certificate in %s is valid now, "
+		    "so nobody could read the messages", p->nrecipients > 0 ?
+		    "recipients" : "escrow");
+	if ((sm->told = calloc(sk_X509_num(sm->recipients) + 1, 1)) == NULL)
+		diag_error(d, file, line, "out of memory");
 	if (p->sign_cert != NULL && p->sign_key == NULL)
 		diag_error(d, file, line, "sign_cert needs sign_key");
 	else if (p->sign_cert != NULL)
@@ -233,6 +291,7 @@ void
 smime_free(struct smime *sm)
 {
 	sk_X509_pop_free(sm->recipients, X509_free);
+	free(sm->told);
 	sk_X509_pop_free(sm->chain, X509_free);
 	X509_free(sm->signer);
 	EVP_PKEY_free(sm->signkey);
@@ -245,25 +304,11 @@ smime_encrypts(const struct smime *sm)
 	return sm->recipients != NULL && sk_X509_num(sm->recipients) > 0;
 }
 
-static int
-is_current(X509 *x)
-{
-	time_t now = time(NULL);
-
-	return X509_cmp_time(X509_get0_notBefore(x), &now) <= 0 &&
-	    X509_cmp_time(X509_get0_notAfter(x), &now) >= 0;
-}
-
 int
-smime_is_current(const struct smime *sm)
+smime_usable_now(const struct smime *sm)
 {
-	int i;
-
-	for (i = 0; sm->recipients != NULL &&
-	    i < sk_X509_num(sm->recipients); i++)
-		if (!is_current(sk_X509_value(sm->recipients, i)))
-			return 0;
-	return sm->signer == NULL || is_current(sm->signer);
+	return readers_current(sm) && (sm->signer == NULL ||
+	    is_current(sm->signer));
 }
 
 /* DER of cms as base64 lines into out. */
@@ -357,8 +402,23 @@ write_inner(const struct submission *s, const struct smime *sm,
 	    mime_entity(s, hp, out);
 }
 
-/* An EnvelopedData (or AuthEnvelopedData) to every recipient, ready to
- * be streamed. */
+/* Logged once a process for each recipient, not at every message. */
+static void
+tell_left_out(const struct smime *sm, int i)
+{
+	char name[512];
+
+	if (sm->told == NULL || sm->told[i])
+		return;
+	sm->told[i] = 1;
+	cert_name(sk_X509_value(sm->recipients, i), name, sizeof(name));
+	log_warnx("S/MIME: %s is not valid now and is left out of the "
+	    "messages; remove it from the configuration when it has expired",
+	    name);
+}
+
+/* An EnvelopedData (or AuthEnvelopedData) to every recipient valid now,
+ * ready to be streamed. */
 static CMS_ContentInfo *
 envelope(const struct smime *sm)
 {
@@ -375,6 +435,10 @@ envelope(const struct smime *sm)
 		return NULL;
 	for (i = 0; i < sk_X509_num(sm->recipients); i++) {
 		x = sk_X509_value(sm->recipients, i);
+		if (!is_current(x)) {
+			tell_left_out(sm, i);
+			continue;
+		}
 		if ((ri = CMS_add1_recipient_cert(cms, x, sm->oaep ?
 		    CMS_KEY_PARAM : 0)) == NULL)
 			goto fail;

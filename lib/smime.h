@@ -33,7 +33,9 @@ struct smime_paths {
 };
 
 struct smime {
-	STACK_OF(X509)	*recipients;	/* staff and escrow */
+	STACK_OF(X509)	*recipients;	/* staff, then the escrow */
+	int		 escrow;	/* 1: the last recipient is the escrow */
+	unsigned char	*told;		/* per recipient: left out, logged */
 	X509		*signer;
 	EVP_PKEY	*signkey;
 	STACK_OF(X509)	*chain;		/* sent with the signature */
@@ -43,17 +45,23 @@ struct smime {
 
 /*
  * Load and check the certificates and key of paths into sm: readable,
- * valid now, key usage and extended key usage fit; a warning in d when
- * one expires within warn_days.  where names the configuration line for
- * the messages.  0, or -1 with the problems in d.
+ * valid now (a recipient out of its dates is only a warning, as long as
+ * one reader is valid), key usage and extended key usage fit; a warning
+ * in d when one expires within warn_days.  file and line name the
+ * configuration line for the messages.  0, or -1 with the problems in d.
  */
 int	smime_load(const struct smime_paths *, struct smime *,
 	    const char *file, int line, struct diag *d);
 void	smime_free(struct smime *);
 /* 1 if sm will encrypt (it has recipients). */
 int	smime_encrypts(const struct smime *);
-/* 1 if every certificate of sm is valid at this moment. */
-int	smime_is_current(const struct smime *);
+/*
+ * 1 if sm can be used at this moment: its signer is valid, and so is at
+ * least one of the recipients who read the mailbox (a staff certificate;
+ * the escrow's only when there are no staff).  Recipients out of their
+ * dates are left out of each message (and logged once a process).
+ */
+int	smime_usable_now(const struct smime *);
 
 /*
  * The whole message for submission s: signed when sm has a signer,

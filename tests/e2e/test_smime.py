@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -429,12 +430,86 @@ def test_required_with_expired_recipient_503(stacks, pki):
     _expect_503(st, snap, r)
 
 
-def test_optional_expired_recipient_503(stacks, pki):
-    """The default policy (optional) with an unusable certificate: fail
-    closed, never plaintext."""
+def _recipient_serials(path):
+    """The serial numbers of the certificates a stored message is
+    encrypted to (openssl cms -print)."""
+    return {int(n, 0) for n in
+            re.findall(r"serialNumber: (\S+)", s.cms_print(path))}
+
+
+def _serial(pki, name):
+    return s.run([s.OPENSSL, "x509", "-noout", "-serial", "-in",
+                  pki.crt(name)]).stdout.decode().split("=")[1].strip()
+
+
+def _serials(pki, *names):
+    return {int(_serial(pki, n), 16) for n in names}
+
+
+def test_expired_recipient_beside_a_valid_one_is_left_out(stacks, pki):
+    """formdrop.conf(5): list the next certificate beside the current
+    one, and the old one may expire with no gap.  The expired one is
+    left out (said at start), never a 503, never plaintext."""
     st = stacks(orders=s.smime_lines(pki, ["merchant", "expired"]))
+    assert "has expired: it is left out" in st.handler.log_text()
+    snap, r, _, _ = _post_order(st)
+    h.check_success(r, "order")
+    d = st.delivered(snap, "orders")
+    assert d.msg.get_param("smime-type") == "enveloped-data"
+    assert _recipient_serials(d.path) == _serials(pki, "merchant")
+    rc, data = s.cms_decrypt(d.path, pki.key("merchant"), pki.crt("merchant"))
+    assert MARKER.encode() in data
+    assert MARKER.encode() not in d.raw
+
+
+def test_expired_escrow_is_left_out(stacks, pki):
+    st = stacks(orders=s.smime_lines(pki, ["merchant"], escrow="expired"))
+    snap, r, _, _ = _post_order(st)
+    h.check_success(r, "order")
+    d = st.delivered(snap, "orders")
+    assert _recipient_serials(d.path) == _serials(pki, "merchant")
+
+
+def test_valid_escrow_alone_is_no_reader_503(stacks, pki):
+    """Staff whose certificates all expired: the escrow, kept offline,
+    does not read the mailbox, so the form fails closed."""
+    st = stacks(orders=s.smime_lines(pki, ["expired"], escrow="escrow"))
+    assert "no certificate in recipients is valid now" in \
+        st.handler.log_text()
     snap, r, _, _ = _post_order(st)
     _expect_503(st, snap, r)
+
+
+def test_rollover_while_running(stacks, pki):
+    """The old certificate expires and the next one starts while the
+    handler runs, with no reload: each message goes to the one valid at
+    its moment, and the change is logged once."""
+    handover = (datetime.datetime.now(datetime.timezone.utc)
+                + datetime.timedelta(seconds=6)).replace(microsecond=0)
+    pki.issue("old", "merchant", "Test old merchant certificate",
+              not_after=handover)
+    pki.issue("next", "merchant", "Test next merchant certificate",
+              not_before=handover)
+    st = stacks(orders=s.smime_lines(pki, ["old", "next"]))
+    assert "is not valid yet: messages are encrypted to it" in \
+        st.handler.log_text()
+    snap, r, _, _ = _post_order(st)
+    h.check_success(r, "order")
+    assert _recipient_serials(st.delivered(snap, "orders").path) == \
+        _serials(pki, "old")
+    wait = (handover - datetime.datetime.now(datetime.timezone.utc)
+            ).total_seconds() + 1.5
+    assert wait > 0, "the first order took past the handover"
+    time.sleep(wait)
+    for _ in range(2):
+        snap, r, _, _ = _post_order(st)
+        h.check_success(r, "order")
+        d = st.delivered(snap, "orders")
+        assert _recipient_serials(d.path) == _serials(pki, "next")
+        rc, data = s.cms_decrypt(d.path, pki.key("next"), pki.crt("next"))
+        assert MARKER.encode() in data
+    log = st.handler.log_text()
+    assert "is not valid now and is left out" in log
 
 
 def test_optional_without_certificates_is_plain(plain, order):

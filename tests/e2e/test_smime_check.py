@@ -152,20 +152,54 @@ def test_expiring_soon_handler_still_serves(tmp_root, pki):
 
 # ---------------------------------------------------------- bad ones
 
-def test_expired_recipient(tmp_root, pki):
+def expect_warning(conf, *words):
+    """exit 0 and a warning whose reason has every word."""
+    rc, err = run_check(conf)
+    assert rc == 0, f"exit {rc}, stderr:\n{err}"
+    assert any(r.startswith("warning:") and
+               all(w.lower() in r.lower() for w in words)
+               for _, r in diags(err, conf)), (words, err)
+
+
+def test_expired_recipient_beside_a_valid_one(tmp_root, pki):
+    """The rollover formdrop.conf(5) describes: the old certificate may
+    expire while the next one is listed; it is left out, said each
+    start."""
     conf = write(tmp_root, pki, s.smime_lines(pki, ["merchant", "expired"]))
-    expect_error(conf, "recipients", "expired", "Test expired recipient")
+    expect_warning(conf, "has expired: it is left out",
+                   "Test expired recipient")
 
 
 def test_expired_escrow(tmp_root, pki):
     conf = write(tmp_root, pki, s.smime_lines(pki, ["merchant"],
                                               escrow="expiredesc"))
-    expect_error(conf, "escrow", "expired", "Test expired escrow")
+    expect_warning(conf, "has expired", "Test expired escrow")
+
+
+def test_only_expired_recipients(tmp_root, pki):
+    conf = write(tmp_root, pki, s.smime_lines(pki, ["expired"],
+                                              escrow="escrow"))
+    err = expect_error(conf, "recipients", "no certificate in recipients "
+                       "is valid now")
+    assert "Test expired recipient" in err, err
 
 
 def test_not_yet_valid_recipient(tmp_root, pki):
     conf = write(tmp_root, pki, s.smime_lines(pki, ["notyet"]))
-    expect_error(conf, "recipients", "not valid yet", "Test future recipient")
+    err = expect_error(conf, "recipients", "is valid now")
+    assert re.search(r"warning: .*Test future recipient.* is not valid yet",
+                     err), err
+    conf = write(tmp_root, pki, s.smime_lines(pki, ["merchant", "notyet"]))
+    expect_warning(conf, "not valid yet", "from its start date on",
+                   "Test future recipient")
+
+
+def test_expired_signer(tmp_root, pki):
+    """Signing is no rollover: an expired gateway certificate is an
+    error."""
+    conf = write(tmp_root, pki, [f"sign_cert = {pki.crt('expired')}",
+                                 f"sign_key = {pki.key('merchant')}"])
+    expect_error(conf, "sign_cert", "has expired", "Test expired recipient")
 
 
 def test_unreadable_date_recipient(tmp_root, pki):
