@@ -24,6 +24,7 @@
 /* Fixed parser bounds. */
 #define FIELD_NAME_MAX		128	/* bytes of a field name */
 #define FILENAME_MAX_LEN	255	/* bytes of an uploaded file's name */
+#define FILENAME_SENT_MAX	1024	/* as sent, before folders and cut */
 #define PART_HEADERS_MAX	(8 * 1024) /* header block of one multipart part */
 #define BOUNDARY_MAX		70	/* RFC 2046 */
 #define CTYPE_MAX		127	/* bytes of a part's Content-Type */

@@ -26,10 +26,12 @@
 #include "multipart.h"
 #include "util.h"
 
+#define FILENAME_EXT_KEEP	16	/* bytes of ".ext" kept when a name is cut */
+
 /* What the headers of one part say. */
 struct part_head {
 	char	name[FIELD_NAME_MAX + 1];
-	char	filename[FILENAME_MAX_LEN + 1];
+	char	filename[FILENAME_SENT_MAX + 1];	/* as sent */
 	char	ctype[CTYPE_MAX + 1];
 	int	has_name;
 	int	has_filename;
@@ -199,6 +201,26 @@ filename_clean(char *s)
 }
 
 /*
+ * Cut a name longer than max bytes (a CJK name of more than 85
+ * characters, a whole path sent by an old browser, before its folders
+ * went) at a character, keeping a short extension, rather than refuse
+ * the customer's whole submission for it.
+ */
+static void
+filename_shorten(char *s, size_t max)
+{
+	size_t len = strlen(s), ext = 0, stem;
+	const char *dot = strrchr(s, '.');
+
+	if (len <= max)
+		return;
+	if (dot != NULL && dot != s && strlen(dot) <= FILENAME_EXT_KEEP)
+		ext = strlen(dot);
+	stem = utf8_cut(s, len - ext, max - ext);
+	memmove(s + stem, s + len - ext, ext + 1);
+}
+
+/*
  * Keep a part's type only if it is a plain "type/subtype", lowered, and
  * one that may be sent base64-encoded: multipart and message types may not
  * (RFC 2046 5.1, 5.2), so those become application/octet-stream.
@@ -223,7 +245,7 @@ ctype_clean(char *s)
 static enum parse_status
 parse_disposition(const char *v, struct part_head *h)
 {
-	char type[32], name[32], value[3 * FILENAME_MAX_LEN + 32];
+	char type[32], name[32], value[3 * FILENAME_SENT_MAX + 32];
 	char ext[sizeof(value)];
 	const char *p = v;
 	int r, has_ext = 0;
@@ -245,7 +267,7 @@ parse_disposition(const char *v, struct part_head *h)
 			memcpy(h->name, value, strlen(value) + 1);
 			h->has_name = 1;
 		} else if (strcmp(name, "filename") == 0) {
-			if (strlen(value) > FILENAME_MAX_LEN)
+			if (strlen(value) > FILENAME_SENT_MAX)
 				return PARSE_FIELD_TOO_LONG;
 			memcpy(h->filename, value, strlen(value) + 1);
 			h->has_filename = 1;
@@ -259,7 +281,7 @@ parse_disposition(const char *v, struct part_head *h)
 	if (r == -1)
 		return PARSE_MALFORMED;
 	if (has_ext) {
-		if (strlen(ext) > FILENAME_MAX_LEN)
+		if (strlen(ext) > FILENAME_SENT_MAX)
 			return PARSE_FIELD_TOO_LONG;
 		memcpy(h->filename, ext, strlen(ext) + 1);
 		h->has_filename = 1;
@@ -301,6 +323,15 @@ parse_part_headers(const char *hdr, size_t len, struct part_head *h)
 				return PARSE_MALFORMED;
 			if ((st = parse_disposition(v, h)) != PARSE_OK)
 				return st;
+		} else if (strcasecmp(line, "content-transfer-encoding") ==
+		    0) {
+			/* Not to be sent (RFC 7578 4.7); an encoded value
+			 * taken as it stands would reach the merchant still
+			 * encoded, so only the identity encodings pass. */
+			if (strcasecmp(v, "7bit") != 0 &&
+			    strcasecmp(v, "8bit") != 0 &&
+			    strcasecmp(v, "binary") != 0)
+				return PARSE_MALFORMED;
 		} else if (strcasecmp(line, "content-type") == 0) {
 			/* An over-long type is dropped: ctype_clean()
 			 * turns the empty string into octet-stream. */
@@ -389,7 +420,7 @@ static enum parse_status
 part_end(struct multipart *mp)
 {
 	const struct part_head *h = &mp->head;
-	char filename[FILENAME_MAX_LEN + 1], ctype[CTYPE_MAX + 1], hex[65];
+	char filename[sizeof(h->filename)], ctype[CTYPE_MAX + 1], hex[65];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen;
 	enum parse_status st;
@@ -404,6 +435,7 @@ part_end(struct multipart *mp)
 	}
 	memcpy(filename, h->filename, sizeof(filename));
 	filename_clean(filename);
+	filename_shorten(filename, FILENAME_MAX_LEN);
 	/* A file input left empty: browsers send filename="" and no data. */
 	if (filename[0] == '\0' && mp->file_len == 0)
 		return PARSE_OK;

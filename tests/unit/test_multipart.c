@@ -484,6 +484,99 @@ test_filename_paths(void **state)
 	}
 }
 
+/* The file name kept for a part sent with filename="sent". */
+static void
+check_kept_name(const char *sent, const char *kept)
+{
+	struct buf body;
+	struct form_data fd;
+
+	buf_init(&body, 1 << 16);
+	assert_int_equal(buf_printf(&body, "--" B "\r\nContent-Disposition: "
+	    "form-data; name=\"f\"; filename=\"%s\"\r\n\r\ndata\r\n--" B
+	    "--\r\n", sent), 0);
+	assert_int_equal(parse_n(body.data, body.len, &default_limits, &fd),
+	    PARSE_OK);
+	assert_int_equal(fd.n, 1);
+	assert_string_equal(fd.v[0].filename, kept);
+	form_data_free(&fd);
+	buf_free(&body);
+}
+
+/*
+ * A name over 255 bytes is cut at a character, its extension kept; it
+ * used to refuse the whole submission (413).
+ */
+static void
+test_filename_long(void **state)
+{
+	char sent[1100], kept[300];
+	size_t i;
+
+	/* 86 CJK characters (258 bytes) + ".pdf": 85 - 2 kept + ".pdf" */
+	for (sent[0] = '\0', i = 0; i < 86; i++)
+		strcat(sent, "\xe6\x96\x87");
+	strcat(sent, ".pdf");
+	for (kept[0] = '\0', i = 0; i < 83; i++)
+		strcat(kept, "\xe6\x96\x87");
+	strcat(kept, ".pdf");
+	check_kept_name(sent, kept);
+	/* A whole Windows path of 290 bytes: the folders go first. */
+	memset(sent, 'd', 290);
+	memcpy(sent, "C:\\", 3);
+	strcpy(sent + 290, "\\cv.pdf");
+	check_kept_name(sent, "cv.pdf");
+	/* No extension, or one too long to keep (299 bytes): cut at 255. */
+	memset(sent, 'a', 400);
+	sent[400] = '\0';
+	memset(kept, 'a', 255);
+	kept[255] = '\0';
+	check_kept_name(sent, kept);
+	sent[100] = '.';
+	kept[100] = '.';
+	check_kept_name(sent, kept);
+	/* Past what is kept as sent (1,024 bytes): refused as too long. */
+	memset(sent, 'a', 1025);
+	sent[1025] = '\0';
+	{
+		struct buf body;
+
+		buf_init(&body, 1 << 16);
+		assert_int_equal(buf_printf(&body, "--" B "\r\n"
+		    "Content-Disposition: form-data; name=\"f\"; "
+		    "filename=\"%s\"\r\n\r\nx\r\n--" B "--\r\n", sent), 0);
+		assert_int_equal(status_of(body.data), PARSE_FIELD_TOO_LONG);
+		buf_free(&body);
+	}
+}
+
+/* RFC 7578 4.7: a part's transfer encoding may only be the identity. */
+static void
+test_transfer_encoding(void **state)
+{
+	static const char *ok[] = { "7bit", "8bit", "binary", "BINARY" };
+	static const char *bad[] = { "quoted-printable", "base64", "x-gzip",
+	    "" };
+	char body[512];
+	struct form_data fd;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(body, sizeof(body), "--" B "\r\nContent-Disposition: "
+		    "form-data; name=\"a\"\r\nContent-Transfer-Encoding: %s"
+		    "\r\n\r\nK=C3=B6ln\r\n--" B "--\r\n", ok[i]);
+		assert_int_equal(parse(body, &fd), PARSE_OK);
+		check_text(&fd, 0, "a", "K=C3=B6ln", 9);
+		form_data_free(&fd);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "--" B "\r\nContent-Disposition: "
+		    "form-data; name=\"a\"\r\nContent-Transfer-Encoding: %s"
+		    "\r\n\r\nK=C3=B6ln\r\n--" B "--\r\n", bad[i]);
+		assert_int_equal(status_of(body), PARSE_MALFORMED);
+	}
+}
+
 static void
 test_empty_file_input(void **state)
 {
@@ -879,6 +972,8 @@ main(void)
 		cmocka_unit_test(test_file_ctype_junk),
 		cmocka_unit_test(test_filename_ext),
 		cmocka_unit_test(test_filename_paths),
+		cmocka_unit_test(test_filename_long),
+		cmocka_unit_test(test_transfer_encoding),
 		cmocka_unit_test(test_disposition_param_twice),
 		cmocka_unit_test(test_empty_file_input),
 		cmocka_unit_test(test_empty_named_file_kept),
