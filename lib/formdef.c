@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,20 @@ is_field_name(const char *s)
 }
 
 /* Split "a|b|c" (or "a b c" with sep ' ') into a new array of strings. */
+/* s without the spaces and tabs around it ("a | b" lists "a" and "b"). */
+static char *
+trim_spaces(char *s)
+{
+	char *end;
+
+	s += strspn(s, " \t");
+	for (end = s + strlen(s); end > s && (end[-1] == ' ' ||
+	    end[-1] == '\t'); end--)
+		;
+	*end = '\0';
+	return s;
+}
+
 static char **
 split_list(const char *s, char sep, size_t *n)
 {
@@ -112,7 +127,7 @@ split_list(const char *s, char sep, size_t *n)
 		if ((q = strchr(p, sep)) != NULL)
 			*q = '\0';
 		v = xreallocarray(v, *n + 1, sizeof(*v));
-		v[(*n)++] = xstrdup(p);
+		v[(*n)++] = xstrdup(trim_spaces(p));
 		if (q == NULL)
 			break;
 		p = q + 1;
@@ -298,7 +313,7 @@ parse_number(struct loader *l, int line, const char *name, const char *value,
 
 	errno = 0;
 	*out = strtod(value, &end);
-	if (errno != 0 || end == value || *end != '\0') {
+	if (errno != 0 || end == value || *end != '\0' || !isfinite(*out)) {
 		diag_error(l->diag, l->path, line, "%s: \"%s\" is not a "
 		    "number", name, value);
 		return -1;
@@ -552,6 +567,13 @@ loader_finish(struct loader *l)
 		    fd->type != FT_CHECKBOX)
 			diag_error(l->diag, l->path, 0, "[field %s]: choices "
 			    "is for choice and checkbox fields", fd->name);
+		if (fd->has_pattern && fd->type == FT_FILE)
+			diag_error(l->diag, l->path, 0, "[field %s]: pattern "
+			    "does not apply to file fields (nor to their file "
+			    "names)", fd->name);
+		if (fd->multiline && fd->type != FT_TEXT)
+			diag_error(l->diag, l->path, 0, "[field %s]: multiline "
+			    "is for text fields", fd->name);
 		if ((fd->has_min || fd->has_max) && (fd->type == FT_CHOICE ||
 		    fd->type == FT_CHECKBOX))
 			diag_error(l->diag, l->path, 0, "[field %s]: min and "

@@ -215,16 +215,20 @@ fmt_num(char *out, size_t outsz, double v)
 }
 
 /*
- * Characters as a browser counts them for maxlength and minlength: a line
- * break is one, though it is sent as CRLF (HTML, textarea's API value).
+ * Characters as a browser counts them for maxlength and minlength: in
+ * UTF-16 code units (a character beyond U+FFFF, such as an emoji, is
+ * two), and a line break is one, though it is sent as CRLF (HTML,
+ * textarea's API value).
  */
 static size_t
 form_chars(const char *s, size_t len)
 {
 	size_t chars = utf8_chars(s, len), i;
 
-	for (i = 0; i + 1 < len; i++)
-		if (s[i] == '\r' && s[i + 1] == '\n')
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0xf0)
+			chars++;
+		else if (i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')
 			chars--;
 	return chars;
 }

@@ -306,7 +306,7 @@ test_custom_ok(void **state)
 	    "label = E-mail\n"
 	    "[field size]\n"
 	    "type = choice\n"
-	    "choices = S|M|L|extra large\n"
+	    "choices = S | M|L|\textra large \n"
 	    "[field code]\n"
 	    "pattern = [A-Z]{2}[0-9]+\n"
 	    "min = 3\n"
@@ -329,7 +329,9 @@ test_custom_ok(void **state)
 	fd = formdef_field(&def, "size");
 	assert_int_equal(fd->type, FT_CHOICE);
 	assert_int_equal(fd->nchoices, 4);
+	/* "a | b" as a page sends it: "a" and "b". */
 	assert_string_equal(fd->choices[0], "S");
+	assert_string_equal(fd->choices[1], "M");
 	assert_string_equal(fd->choices[3], "extra large");
 	fd = formdef_field(&def, "code");
 	assert_true(fd->has_pattern);
@@ -403,6 +405,10 @@ test_bad_number(void **state)
 	    "max: \"12abc\" is not a number");
 	load_fail(f, GOOD_HEAD "min =\n", 13, "min: \"\" is not a number");
 	load_fail(f, GOOD_HEAD "min = 1e999\n", 13, "is not a number");
+	/* Either would turn its bound off. */
+	load_fail(f, GOOD_HEAD "min = nan\n", 13, "is not a number");
+	load_fail(f, GOOD_HEAD "max = inf\n", 13, "is not a number");
+	load_fail(f, GOOD_HEAD "min = -Infinity\n", 13, "is not a number");
 	load_fail(f, GOOD_HEAD "repeat = 0\n", 13, "repeat must be a number");
 	load_fail(f, GOOD_HEAD "repeat = 101\n", 13,
 	    "repeat must be a number");
@@ -556,6 +562,12 @@ test_other_checks(void **state)
 	    "fields");
 	load_fail(f, GOOD_HEAD "[field c]\ntype = checkbox\nmin = 1\n", 0,
 	    "[field c]: min and max do not apply to checkbox fields");
+	load_fail(f, GOOD_HEAD "[field f]\ntype = file\npattern = .*[.]pdf\n",
+	    0, "[field f]: pattern does not apply to file fields");
+	load_fail(f, GOOD_HEAD "multiline = yes\n", 0,
+	    "[field email]: multiline is for text fields");
+	load_fail(f, GOOD_HEAD "[field c]\ntype = checkbox\nmultiline = yes\n",
+	    0, "[field c]: multiline is for text fields");
 	load_fail(f, GOOD_HEAD "[form]\nrows = name ghost\n", 0,
 	    "rows names unknown field \"ghost\"");
 	load_fail(f, GOOD_HEAD "[form]\nrows = name\n", 0,

@@ -419,8 +419,13 @@ test_length_in_characters(void **state)
 {
 	/* max = 5: five two-byte characters are ten bytes but fit. */
 	ok("name=%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9");
-	ok("name=%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80");
 	ok("name=abcde");
+	/* Beyond U+FFFF a character is two, as a browser's maxlength and
+	 * minlength count it (UTF-16 code units). */
+	ok("name=%F0%9F%98%80%F0%9F%98%80a");
+	bad("name=%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80", "name",
+	    "must be at most 5 characters long");
+	ok("name=A&short=%F0%9F%98%80");
 	bad("name=abcdef", "name", "must be at most 5 characters long");
 	bad("name=%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9", "name",
 	    "must be at most 5 characters long");
