@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/x509v3.h>
 
 #include "conf.h"
 #include "inifile.h"
@@ -27,13 +30,92 @@ struct conf_loader {
 	int		 skip;		/* keys of a refused section */
 };
 
+/* RFC 5322 atext, and the dots of a dot-atom or an obsolete phrase. */
 static int
-is_address(const char *s)
+is_atext(int c)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.",
+	    c) != NULL);
+}
+
+/* 1 if s[0..len) is local@domain, both parts atext and dots. */
+static int
+is_addr_spec(const char *s, size_t len)
+{
+	const char *at = memchr(s, '@', len);
+	size_t i;
+
+	if (at == NULL || at == s || at == s + len - 1)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (s + i != at && !is_atext((unsigned char)s[i]))
 			return 0;
 	return 1;
+}
+
+/*
+ * 1 if s[0..len) is one mailbox: "local@domain", or a display name and
+ * "<local@domain>".  The name is words of atext (spaces and dots
+ * allowed) or one quoted string: a comma, colon or other special left
+ * unquoted would make the header list other addresses than were meant
+ * ("ACME, Inc. <o@acme.example>" reads as two).
+ */
+static int
+is_mailbox(const char *s, size_t len)
+{
+	const char *lt, *gt;
+	size_t i, n;
+
+	while (len > 0 && *s == ' ')
+		s++, len--;
+	while (len > 0 && s[len - 1] == ' ')
+		len--;
+	if ((lt = memchr(s, '<', len)) == NULL)
+		return is_addr_spec(s, len);
+	if (s[len - 1] != '>' || (gt = memchr(lt, '>', len - (size_t)(lt -
+	    s))) != s + len - 1 || !is_addr_spec(lt + 1, (size_t)(gt - lt - 1)))
+		return 0;
+	for (n = (size_t)(lt - s); n > 0 && s[n - 1] == ' '; n--)
+		;
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		for (i = 1; i < n - 1; i++)
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				return 0;
+		return i == n - 1;
+	}
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && !is_atext((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* 1 if s is printable ASCII and mailboxes separated by commas (one only
+ * when single), a comma inside a quoted name not separating. */
+static int
+is_address(const char *s, int single)
+{
+	const char *start = s, *p;
+	int quoted = 0, count = 0;
+
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	for (p = s;; p++) {
+		if (*p == '\\' && quoted && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if ((*p == ',' && !quoted) || *p == '\0') {
+			if (!is_mailbox(start, (size_t)(p - start)) ||
+			    (single && ++count > 1))
+				return 0;
+			if (*p == '\0')
+				return !quoted;
+			start = p + 1;
+		}
+	}
 }
 
 static int
@@ -211,10 +293,13 @@ mailbox_key(struct conf_loader *l, const char *box, const char *name,
 	if (strcmp(name, "from") == 0 || strcmp(name, "to") == 0) {
 		char **dst = name[0] == 'f' ? &mb->from : &mb->to;
 
-		if (!is_address(value) || strchr(value, '@') == NULL) {
-			diag_error(l->diag, c->path, line, "%s must be an "
-			    "ASCII address such as Shop <orders@example.com>",
-			    name);
+		if (!is_address(value, name[0] == 'f')) {
+			diag_error(l->diag, c->path, line, "%s must be %s "
+			    "ASCII address%s such as Shop <orders@example.com> "
+			    "(a name with a comma or other special in double "
+			    "quotes: \"ACME, Inc.\" <orders@example.com>)", name,
+			    name[0] == 'f' ? "one" : "an",
+			    name[0] == 'f' ? "" : " or a list");
 			return -1;
 		}
 		if (*dst != NULL) {
@@ -514,6 +599,33 @@ builtin_value(const void *arg, const char *name, size_t i, const char **v,
 }
 
 /*
+ * Mail clients check that From is an address of the signing certificate
+ * (RFC 8550 3) and flag the signature of a message where it is not.
+ */
+static void
+check_signer_address(struct conf_loader *l, const struct mailbox *mb)
+{
+	const char *addr = mb->from, *lt, *gt;
+	size_t len;
+
+	if (mb->smime.signer == NULL || addr == NULL)
+		return;
+	if ((lt = strrchr(addr, '<')) != NULL &&
+	    (gt = strchr(lt, '>')) != NULL) {
+		addr = lt + 1;
+		len = (size_t)(gt - addr);
+	} else {
+		addr += strspn(addr, " ");
+		len = strcspn(addr, " ");
+	}
+	if (X509_check_email(mb->smime.signer, addr, len, 0) != 1)
+		diag_warning(l->diag, l->conf->path, mb->line, "[mailbox %s] "
+		    "from %.*s is not an address of sign_cert: mail clients "
+		    "will flag the signature as not the sender's", mb->name,
+		    (int)len, addr);
+}
+
+/*
  * Load a mailbox's certificates.  For --check every problem is an error;
  * when serving, a mailbox with unusable certificates is marked broken and
  * its encrypting forms answer 503: never a fallback to plaintext.
@@ -547,6 +659,8 @@ load_smime(struct conf_loader *l, struct mailbox *mb, enum conf_mode mode)
 	l->diag->warnings += local.warnings;
 	if (local.text.len > 0)
 		buf_append(&l->diag->text, local.text.data, local.text.len);
+	if (!mb->smime_broken)
+		check_signer_address(l, mb);
 	if (mb->smime_broken && mode != CONF_CHECK)
 		diag_warning(l->diag, l->conf->path, mb->line, "[mailbox %s]: "
 		    "unusable certificates: its encrypting forms answer 503 "

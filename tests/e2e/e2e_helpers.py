@@ -38,7 +38,9 @@ SPAWN_FCGI = shutil.which("spawn-fcgi") or "/usr/bin/spawn-fcgi"
 FASTCGI_PARAMS = "/etc/nginx/fastcgi_params"
 
 HOSTNAME = "test.example"
-FROM = ("Formdrop", "formdrop@test.example")
+# The address of the demo gateway's signing certificate, so that signed
+# mailboxes pass --check without a warning.
+FROM = ("Formdrop", "forms@formdrop.localhost")
 TO = {"contact": ("Shop", "shop@test.example"),
       "orders": ("Orders", "orders@test.example")}
 FORM_MAILBOX = {"contact": "contact", "order": "orders"}

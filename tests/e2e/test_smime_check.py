@@ -108,6 +108,17 @@ def test_full_smime_config_passes(tmp_root, pki):
     assert "warning" not in err.lower(), err
 
 
+def test_from_not_in_signing_certificate_is_a_warning(tmp_root, pki):
+    """RFC 8550 3: clients compare From with the signer's addresses and
+    flag a signature whose certificate names another."""
+    conf = write(tmp_root, pki, s.smime_lines(pki, ["merchant"], sign=True))
+    text = conf.read_text()
+    assert f"<{h.FROM[1]}>" in text
+    conf.write_text(text.replace(f"<{h.FROM[1]}>", "<shop@elsewhere.example>"))
+    expect_warning(conf, "from shop@elsewhere.example is not an address of "
+                   "sign_cert")
+
+
 def test_relative_paths_resolve_against_config_folder(tmp_root, pki):
     shutil.copytree(pki.dir, tmp_root / "certs")
     conf = write(tmp_root, pki, [

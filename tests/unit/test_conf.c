@@ -323,14 +323,63 @@ test_bad_values(void **state)
 	    "set twice");
 	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = spool/orders\n"
 	    "from = nobody\nto = o@example.com\n", CONF_SERVE, 20,
-	    "from must be an ASCII address");
+	    "from must be one ASCII address");
 	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = spool/orders\n"
 	    "from = f@example.com\nto = \xc3\xa9@example.com\n", CONF_SERVE, 21,
-	    "to must be an ASCII address");
+	    "to must be an ASCII address or a list");
 	/* A mailbox without to: reported at its section line. */
 	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = spool/orders\n"
 	    "from = f@example.com\n", CONF_SERVE, 18,
 	    "[mailbox orders] needs maildir, from and to");
+}
+
+/*
+ * From and To as RFC 5322 reads them: a comma left unquoted in a name
+ * made "ACME, Inc. <o@acme.example>" two mailboxes, one of them "ACME".
+ */
+static void
+test_addresses(void **state)
+{
+	static const char *good_from[] = { "o@acme.example",
+	    "Orders <o@acme.example>", "\"ACME, Inc.\" <o@acme.example>",
+	    "ACME Inc. <o@acme.example>", "\"say \\\"hi\\\"\" <o@x.example>",
+	    "<o@acme.example>", "o.b+tag@acme.example" };
+	static const char *bad_from[] = { "ACME, Inc. <o@acme.example>",
+	    "a@x.example, b@y.example", "Shop <o@acme.example> junk",
+	    "Shop: <o@acme.example>", "Shop <o@acme.example", "Shop o@x",
+	    "\"unclosed <o@acme.example>", "Shop <@acme.example>",
+	    "Shop <o@>", "Shop <o@a@b>", "(c) Shop <o@acme.example>",
+	    "Shop <o @acme.example>", "" };
+	struct fixture *f = *state;
+	char text[2048];
+	struct conf c;
+	struct diag d;
+	size_t i;
+
+	for (i = 0; i < sizeof(good_from) / sizeof(good_from[0]); i++) {
+		snprintf(text, sizeof(text), CONF_HEAD "[mailbox orders]\n"
+		    "maildir = spool/orders\nfrom = %s\nto = %s\n",
+		    good_from[i], good_from[i]);
+		load_ok(f, text, CONF_SERVE, &c, &d);
+		conf_free(&c);
+		diag_free(&d);
+	}
+	/* To may list several. */
+	load_ok(f, CONF_HEAD "[mailbox orders]\nmaildir = spool/orders\n"
+	    "from = o@acme.example\nto = Shop <s@acme.example>, \"Doe, J\" "
+	    "<j@acme.example>\n", CONF_SERVE, &c, &d);
+	conf_free(&c);
+	diag_free(&d);
+	for (i = 0; i < sizeof(bad_from) / sizeof(bad_from[0]); i++) {
+		snprintf(text, sizeof(text), CONF_HEAD "[mailbox orders]\n"
+		    "maildir = spool/orders\nfrom = %s\nto = o@acme.example\n",
+		    bad_from[i]);
+		load_fail(f, text, CONF_SERVE, 20, "from must be one ASCII "
+		    "address");
+	}
+	load_fail(f, CONF_HEAD "[mailbox orders]\nmaildir = spool/orders\n"
+	    "from = o@acme.example\nto = ACME, Inc. <o@acme.example>\n",
+	    CONF_SERVE, 21, "to must be an ASCII address or a list");
 }
 
 static void
@@ -473,6 +522,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_mailbox, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_addresses, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_form_unknown_mailbox,
 		    setup, teardown),
