@@ -397,7 +397,7 @@ write_entity(const struct submission *s, enum mime_hp hp, struct buf *b,
 	if (hp != MIME_HP_NONE && protected_headers(s, NULL, 1, b) == -1)
 		return -1;
 	if (buf_puts(b, "\nThis is a MIME message: the submission is its "
-	    "first part, a JSON copy the second.\n") == -1 ||
+	    "first part,\na JSON copy the second.\n") == -1 ||
 	    compose_text(s, boundary, b) == -1 || flush(b, out) == -1 ||
 	    compose_json(s, boundary, b) == -1 || flush(b, out) == -1)
 		return -1;

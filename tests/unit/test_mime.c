@@ -160,8 +160,8 @@ check_7bit(const struct buf *msg)
 		assert_true(c < 0x80 && c != '\r' && c != '\0');
 		if (c == '\n')
 			col = 0;
-		else if (++col > 998)
-			fail_msg("line over 998 characters");
+		else if (++col > 78)	/* RFC 5322 2.1.1: SHOULD, 998 MUST */
+			fail_msg("line over 78 characters");
 	}
 }
 
