@@ -235,21 +235,28 @@ is_current(X509 *x)
 }
 
 /*
- * 1 when someone can read the messages now: one of the staff
- * certificates is valid, or the escrow's when the mailbox has no staff
- * (an escrow alone, kept offline, is no reader for a mailbox that has
- * staff).  Also 1 without recipients.
+ * How many of the first recipients read the mailbox: its staff, or the
+ * escrow when there are no staff (an escrow, kept offline, is no reader
+ * for a mailbox that has staff).
  */
+static int
+reader_count(const struct smime *sm)
+{
+	int n = sm->recipients != NULL ? sk_X509_num(sm->recipients) : 0;
+
+	return n - sm->escrow > 0 ? n - sm->escrow : n;
+}
+
+/* 1 when a reader's certificate is valid now, or there are no readers. */
 static int
 readers_current(const struct smime *sm)
 {
-	int i, n = sm->recipients != NULL ? sk_X509_num(sm->recipients) : 0;
-	int staff = n - sm->escrow;
+	int i, readers = reader_count(sm);
 
-	for (i = 0; i < (staff > 0 ? staff : n); i++)
+	for (i = 0; i < readers; i++)
 		if (is_current(sk_X509_value(sm->recipients, i)))
 			return 1;
-	return n == 0;
+	return readers == 0;
 }
 
 int
@@ -406,19 +413,28 @@ write_inner(const struct submission *s, const struct smime *sm,
 static void
 tell_left_out(const struct smime *sm, int i)
 {
+	X509 *x = sk_X509_value(sm->recipients, i);
+	time_t now = time(NULL);
 	char name[512];
 
 	if (sm->told == NULL || sm->told[i])
 		return;
 	sm->told[i] = 1;
-	cert_name(sk_X509_value(sm->recipients, i), name, sizeof(name));
-	log_warnx("S/MIME: %s is not valid now and is left out of the "
-	    "messages; remove it from the configuration when it has expired",
-	    name);
+	cert_name(x, name, sizeof(name));
+	if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0)
+		log_warnx("S/MIME: %s is not valid now and is left out of "
+		    "the messages until it is", name);
+	else
+		log_warnx("S/MIME: %s is not valid now and is left out of "
+		    "the messages: it has expired, remove it from the "
+		    "configuration", name);
 }
 
-/* An EnvelopedData (or AuthEnvelopedData) to every recipient valid now,
- * ready to be streamed. */
+/*
+ * An EnvelopedData (or AuthEnvelopedData) to every recipient valid now,
+ * ready to be streamed; none when no reader is (the last one may have
+ * expired since smime_usable_now()).
+ */
 static CMS_ContentInfo *
 envelope(const struct smime *sm)
 {
@@ -428,17 +444,20 @@ envelope(const struct smime *sm)
 	CMS_RecipientInfo *ri;
 	EVP_PKEY_CTX *pctx;
 	X509 *x;
-	int i;
+	int i, n = sk_X509_num(sm->recipients), readers = reader_count(sm);
+	int added_reader = 0;
 
 	if ((cms = CMS_encrypt(NULL, NULL, cipher,
 	    CMS_PARTIAL | CMS_STREAM | CMS_BINARY)) == NULL)
 		return NULL;
-	for (i = 0; i < sk_X509_num(sm->recipients); i++) {
+	for (i = 0; i < n; i++) {
 		x = sk_X509_value(sm->recipients, i);
 		if (!is_current(x)) {
 			tell_left_out(sm, i);
 			continue;
 		}
+		if (i < readers)
+			added_reader = 1;
 		if ((ri = CMS_add1_recipient_cert(cms, x, sm->oaep ?
 		    CMS_KEY_PARAM : 0)) == NULL)
 			goto fail;
@@ -449,7 +468,8 @@ envelope(const struct smime *sm)
 		    RSA_PKCS1_OAEP_PADDING) <= 0))
 			goto fail;
 	}
-	return cms;
+	if (added_reader)
+		return cms;
 fail:
 	CMS_ContentInfo_free(cms);
 	return NULL;
