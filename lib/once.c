@@ -3,10 +3,16 @@
  *
  *	KEY.claim	made by the first request with the key, which holds
  *			it locked (flock) until it is done and writes
- *			"ID PRINT\n" into it before delivering: the
- *			submission id and the print of what was submitted
+ *			"ID PRINT -\n" into it before delivering: the
+ *			submission id and the print of what was submitted;
+ *			the '-' becomes '+' in place once delivered
  *	KEY		the record: the claim renamed once the message is
  *			delivered, so it is whole or absent
+ *
+ * The mark is written before the rename because it needs no new block
+ * or name: on a full disk the rename can fail (a directory entry) where
+ * the mark does not, and a claim marked delivered answers a retry as a
+ * record does.
  *
  * A claim that nobody holds locked was left by a request that died: the
  * kernel drops a lock with its holder, so no age has to be guessed, and
@@ -77,30 +83,55 @@ copy_bounded(char *out, size_t max, const char *s)
 }
 
 /*
- * Read a record: 1 with id and print, 0 when absent, -1 on error.  A
- * record written before prints were kept has none: print is "".
+ * Read the "ID PRINT MARK" line of a record or claim open as fd: 1 with
+ * id and print, 0 when empty, -1 on error.  *delivered: the mark is '+'.
+ * A record written before prints and marks were kept has neither: print
+ * is "", and a record is delivered whatever its mark.
  */
 static int
-read_record(const char *rec, char id[ONCE_ID_MAX + 1],
-    char print[ONCE_PRINT_HEX + 1])
+read_line(int fd, char id[ONCE_ID_MAX + 1], char print[ONCE_PRINT_HEX + 1],
+    int *delivered)
 {
-	char line[ONCE_ID_MAX + ONCE_PRINT_HEX + 3], *sp;
+	char line[ONCE_LINE_MAX + 1], *sp, *mark;
 	ssize_t n;
-	int fd;
 
-	if ((fd = open(rec, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
-	n = read(fd, line, sizeof(line) - 1);
-	close(fd);
-	if (n <= 0)
+	if ((n = pread(fd, line, sizeof(line) - 1, 0)) < 0)
 		return -1;
+	if (n == 0)
+		return 0;
 	line[n] = '\0';
 	line[strcspn(line, "\n")] = '\0';
 	if ((sp = strchr(line, ' ')) != NULL)
 		*sp++ = '\0';
+	mark = sp != NULL ? strchr(sp, ' ') : NULL;
+	*delivered = mark != NULL && mark[1] == '+';
 	copy_bounded(id, ONCE_ID_MAX, line);
 	copy_bounded(print, ONCE_PRINT_HEX, sp != NULL ? sp : "");
 	return 1;
+}
+
+/* Read a record: 1 with id and print, 0 when absent, -1 on error. */
+static int
+read_record(const char *rec, char id[ONCE_ID_MAX + 1],
+    char print[ONCE_PRINT_HEX + 1])
+{
+	int fd, r, delivered;
+
+	if ((fd = open(rec, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	r = read_line(fd, id, print, &delivered);
+	close(fd);
+	return r == 0 ? -1 : r;
+}
+
+/* The claim becomes the record: best effort, the mark is what counts. */
+static int
+claim_to_record(struct once *o)
+{
+	if (rename(o->claim, o->rec) == -1)
+		return -1;
+	(void)fsync_dir(o->dir);
+	return 0;
 }
 
 /*
@@ -154,7 +185,7 @@ enum once_status
 once_begin(struct once *o, const char *dir, const char *key, int wait_ms,
     char id[ONCE_ID_MAX + 1], char print[ONCE_PRINT_HEX + 1])
 {
-	int r, waited = 0;
+	int r, waited = 0, delivered;
 
 	if (paths(o, dir, key) == -1)
 		return ONCE_ERROR;
@@ -175,35 +206,43 @@ once_begin(struct once *o, const char *dir, const char *key, int wait_ms,
 		once_abort(o);
 		return r == 1 ? ONCE_DONE : ONCE_ERROR;
 	}
+	/* Delivered by a request that could not rename its claim (a full
+	 * disk) or died just before: the claim answers as the record. */
+	if (read_line(o->fd, id, print, &delivered) == 1 && delivered) {
+		(void)claim_to_record(o);
+		close(o->fd);
+		o->fd = -1;
+		return ONCE_DONE;
+	}
 	return ONCE_NEW;
 }
 
 int
 once_prepare(struct once *o, const char *id, const char *print)
 {
-	char line[ONCE_ID_MAX + ONCE_PRINT_HEX + 3];
+	char line[ONCE_LINE_MAX + 1];
 	int n;
 
 	/* A dead request's line may be here: the newline ends ours. */
-	n = snprintf(line, sizeof(line), "%s %s\n", id, print);
+	n = snprintf(line, sizeof(line), "%s %s -\n", id, print);
 	if (n < 0 || (size_t)n >= sizeof(line) ||
 	    pwrite(o->fd, line, (size_t)n, 0) != n || fsync(o->fd) == -1)
 		return -1;
+	o->mark = (off_t)n - 2;
 	return 0;
 }
 
 int
 once_finish(struct once *o)
 {
-	int r = -1;
+	int marked, renamed;
 
-	if (rename(o->claim, o->rec) == 0) {
-		(void)fsync_dir(o->dir);
-		r = 0;
-	}
+	marked = pwrite(o->fd, "+", 1, o->mark) == 1 &&
+	    fdatasync(o->fd) == 0;
+	renamed = claim_to_record(o) == 0;
 	close(o->fd);
 	o->fd = -1;
-	return r;
+	return marked || renamed ? 0 : -1;
 }
 
 void

@@ -11,12 +11,15 @@
 #ifndef FORMDROP_ONCE_H
 #define FORMDROP_ONCE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <time.h>
 
 #define ONCE_KEY_HEX	64
 #define ONCE_ID_MAX	64
 #define ONCE_PRINT_HEX	64	/* form_data_print(): SHA-256, hex */
+#define ONCE_LINE_MAX	(ONCE_ID_MAX + ONCE_PRINT_HEX + 4)	/* "ID PRINT +\n" */
 
 enum once_status {
 	ONCE_NEW,	/* claimed: once_prepare, deliver, once_finish */
@@ -31,6 +34,7 @@ struct once {
 	char	rec[4096];	/* DIR/KEY: the record */
 	char	claim[4096];	/* DIR/KEY.claim */
 	int	fd;		/* the claim, locked; -1 when not held */
+	off_t	mark;		/* where once_prepare put the '-' */
 };
 
 /*
@@ -59,7 +63,10 @@ enum once_status once_begin(struct once *, const char *dir, const char *key,
  * the truth.
  */
 int	once_prepare(struct once *, const char *id, const char *print);
-/* Delivered: the claim becomes the record, and is released. */
+/*
+ * Delivered: the claim is marked so in place, becomes the record, and
+ * is released.  -1 only when neither the mark nor the rename was made.
+ */
 int	once_finish(struct once *);
 /* Nothing was delivered: drop the claim, a retry may deliver. */
 void	once_abort(struct once *);

@@ -80,6 +80,63 @@ test_claim_finish_replay(void **state)
 	free(dir);
 }
 
+/*
+ * A claim marked delivered whose rename into the record failed (a full
+ * disk has room for the mark, not for a directory entry) or never came
+ * (the request died): a retry is answered with its id, never delivered
+ * again, and the record is made.  A claim left unmarked is taken over.
+ */
+static void
+test_marked_claim_is_a_record(void **state)
+{
+	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1], claim[ONCE_KEY_HEX + 8];
+	struct once o;
+
+	(void)state;
+	once_key("order", "m1", key);
+	snprintf(claim, sizeof(claim), "%s.claim", key);
+	tu_write_file(dir, claim, "20261129-000000-0000000b " PRINT " +\n");
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_DONE);
+	assert_string_equal(id, "20261129-000000-0000000b");
+	assert_string_equal(pr, PRINT);
+	assert_int_equal(o.fd, -1);
+	assert_int_equal(once_peek(dir, key, id, pr), 1);
+	assert_string_equal(id, "20261129-000000-0000000b");
+
+	once_key("order", "m2", key);
+	snprintf(claim, sizeof(claim), "%s.claim", key);
+	tu_write_file(dir, claim, "20261129-000000-0000000c " PRINT " -\n");
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_NEW);
+	once_abort(&o);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* once_finish marks the line before the rename: the record holds '+'. */
+static void
+test_finish_marks(void **state)
+{
+	char *dir = tu_mkdtemp(), key[ONCE_KEY_HEX + 1], id[ONCE_ID_MAX + 1];
+	char pr[ONCE_PRINT_HEX + 1], path[4200], line[256];
+	struct once o;
+	FILE *f;
+
+	(void)state;
+	once_key("order", "m3", key);
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_NEW);
+	assert_int_equal(once_prepare(&o, "20261129-000000-0000000d", PRINT),
+	    0);
+	assert_int_equal(once_finish(&o), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_string_equal(line, "20261129-000000-0000000d " PRINT " +\n");
+	tu_rmtree(dir);
+	free(dir);
+}
+
 static void
 test_abort_allows_retry(void **state)
 {
@@ -218,6 +275,8 @@ main(void)
 		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_claim_finish_replay),
 		cmocka_unit_test(test_record_without_print),
+		cmocka_unit_test(test_marked_claim_is_a_record),
+		cmocka_unit_test(test_finish_marks),
 		cmocka_unit_test(test_abort_allows_retry),
 		cmocka_unit_test(test_twin_waits_for_record),
 		cmocka_unit_test(test_claim_lives_with_its_holder),
