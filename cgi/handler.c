@@ -693,6 +693,7 @@ process(struct job *j, struct form_data *data)
 	char print[ONCE_PRINT_HEX + 1], recorded[ONCE_PRINT_HEX + 1];
 	struct once claim = { .fd = -1 };
 	enum once_status os = ONCE_NEW;
+	int r;
 
 	screen_submission(j->conf, j->def, data, j->req->idempotency_key, &sc);
 	/* What was submitted, before validation drops blank rows: a resent
@@ -760,8 +761,10 @@ process(struct job *j, struct form_data *data)
 		respond_error(j, 503, msg_busy, "cannot record the idempotency "
 		    "key");
 	} else if (deliver(j, mb, &sub, where, sizeof(where)) == 0) {
-		if (sc.has_key && once_finish(&claim) == -1)
-			log_warn("%s: cannot record idempotency key", sub.id);
+		if (sc.has_key && (r = once_finish(&claim)) != 0)
+			log_warn("%s: cannot record idempotency key (%s)",
+			    sub.id, r == 1 ? "its claim answers retries" :
+			    "a retry would deliver again");
 		/* Spam gets the same answer: a bot learns nothing. */
 		respond_success(j, sub.id, where);
 	}

@@ -242,7 +242,7 @@ once_finish(struct once *o)
 	renamed = claim_to_record(o) == 0;
 	close(o->fd);
 	o->fd = -1;
-	return marked || renamed ? 0 : -1;
+	return renamed ? 0 : marked ? 1 : -1;
 }
 
 void

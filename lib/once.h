@@ -65,7 +65,8 @@ enum once_status once_begin(struct once *, const char *dir, const char *key,
 int	once_prepare(struct once *, const char *id, const char *print);
 /*
  * Delivered: the claim is marked so in place, becomes the record, and
- * is released.  -1 only when neither the mark nor the rename was made.
+ * is released.  0; 1 when only the mark was made (errno from the
+ * rename: the claim answers retries); -1 when neither was.
  */
 int	once_finish(struct once *);
 /* Nothing was delivered: drop the claim, a retry may deliver. */
