@@ -44,7 +44,8 @@ CGI_SRCS	 = cgi/handler.c cgi/screen.c
 POP3_SRCS	 = lib/tls.c pop3d/conn.c pop3d/userdb.c pop3d/maildrop.c \
 		   pop3d/session.c pop3d/failures.c
 UNIT_TESTS	 = buf util urlencoded multipart template formdef validate spool userdb \
-		   encode json mime maildir conf handler token once inifile failures
+		   encode json mime maildir conf handler token once inifile failures \
+		   ratelimit
 FUZZ_TARGETS	 = urlencoded multipart formdef conf template pop3 devserver userdb \
 		   intake token
 

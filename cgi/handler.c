@@ -773,8 +773,12 @@ process(struct job *j, struct form_data *data)
 	 * and would never reach the 256th. */
 	if (served == 0)
 		served = (unsigned)getpid();
-	if (++served % ONCE_CLEAN_EVERY == 0)
-		once_clean(j->once_dir, ONCE_RECORD_MAX_AGE);
+	if (++served % ONCE_CLEAN_EVERY == 0 &&
+	    once_clean(j->once_dir, ONCE_RECORD_MAX_AGE) == -1 &&
+	    errno == ERANGE)
+		log_warnx("the wall clock was stepped by more than an hour "
+		    "since formdrop started: idempotency records are kept "
+		    "until it is restarted with the clock right");
 	j->id = NULL;		/* sub.id goes with this frame */
 }
 

@@ -35,6 +35,7 @@
 #include "handler.h"
 #include "log.h"
 #include "maildir.h"
+#include "once.h"
 #include "sandbox.h"
 #include "selftest.h"
 #include "token.h"
@@ -651,6 +652,8 @@ main(int argc, char *argv[])
 	/* Everything OpenSSL reads from disk, read before confinement. */
 	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
 	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
+	/* Record ages are read against the clock as it stands now. */
+	once_clock_start();
 	if (is_cgi) {
 		if (getenv("REQUEST_METHOD") == NULL)
 			fatalx_code(EX_USAGE, "not started by a web server: "

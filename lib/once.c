@@ -42,6 +42,7 @@
 
 #define POLL_MS		20
 #define LOCK_TRIES	100	/* claims renamed under us, in a row */
+#define CLOCK_JUMP_MAX	3600	/* seconds the wall clock may be stepped */
 
 void
 once_key(const char *form, const char *value, char out[ONCE_KEY_HEX + 1])
@@ -255,6 +256,45 @@ once_abort(struct once *o)
 	o->fd = -1;
 }
 
+static double clock_first_gap;
+static int clock_have_first;
+
+/* The wall clock's distance to the boot clock (which counts suspend). */
+static double
+clock_gap(void)
+{
+	struct timespec real, boot;
+
+	clock_gettime(CLOCK_REALTIME, &real);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	return (double)(real.tv_sec - boot.tv_sec) +
+	    (double)(real.tv_nsec - boot.tv_nsec) / 1e9;
+}
+
+void
+once_clock_start(void)
+{
+	clock_first_gap = clock_gap();
+	clock_have_first = 1;
+}
+
+/*
+ * 1 while the wall clock keeps the distance to the boot clock it had at
+ * once_clock_start() (within CLOCK_JUMP_MAX).  Ages read against a clock
+ * stepped a month ahead (a wrong RTC, a restored VM) would remove every
+ * record that a retry still needs.
+ */
+static int
+clock_is_steady(void)
+{
+	double gap = clock_gap();
+
+	if (!clock_have_first)
+		once_clock_start();
+	return gap - clock_first_gap < CLOCK_JUMP_MAX &&
+	    clock_first_gap - gap < CLOCK_JUMP_MAX;
+}
+
 int
 once_clean(const char *dir, time_t max_age)
 {
@@ -264,6 +304,10 @@ once_clean(const char *dir, time_t max_age)
 	int n = 0, fd;
 	DIR *d;
 
+	if (!clock_is_steady()) {
+		errno = ERANGE;
+		return -1;
+	}
 	if ((d = opendir(dir)) == NULL)
 		return -1;
 	fd = dirfd(d);

@@ -71,7 +71,16 @@ int	once_prepare(struct once *, const char *id, const char *print);
 int	once_finish(struct once *);
 /* Nothing was delivered: drop the claim, a retry may deliver. */
 void	once_abort(struct once *);
-/* Remove records older than max_age seconds; the number removed. */
+/*
+ * Note how the wall clock stands to the boot clock: once, in the process
+ * that forks the others (inherited), before any once_clean().
+ */
+void	once_clock_start(void);
+/*
+ * Remove records older than max_age seconds; the number removed, or -1
+ * (ERANGE: none, as the wall clock was stepped by more than an hour
+ * since once_clock_start()).
+ */
 int	once_clean(const char *dir, time_t max_age);
 
 #endif

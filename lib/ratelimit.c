@@ -62,16 +62,25 @@ int
 ratelimit_take(const char *path, const char *form, const char *client,
     unsigned burst, unsigned period)
 {
-	struct slot s, victim;
 	struct timespec ts;
+
+	/* The wall clock: the table outlives processes and boots. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ratelimit_take_at(path, form, client, burst, period,
+	    (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+int
+ratelimit_take_at(const char *path, const char *form, const char *client,
+    unsigned burst, unsigned period, double now)
+{
+	struct slot s, victim;
 	uint64_t key = client_key(form, client);
-	double now, rate = (double)burst / (double)period;
+	double rate = (double)burst / (double)period;
 	off_t off, victim_off = -1;
 	size_t i, base;
 	int fd, r = -1, found = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		return -1;
 	if (flock(fd, LOCK_EX) == -1)
@@ -97,7 +106,9 @@ ratelimit_take(const char *path, const char *form, const char *client,
 		victim.tokens = burst;
 		victim.last = now;
 	}
-	victim.tokens += (now - victim.last) * rate;
+	/* A clock set back must not drain the bucket below what it held. */
+	if (now > victim.last)
+		victim.tokens += (now - victim.last) * rate;
 	if (victim.tokens > burst)
 		victim.tokens = burst;
 	victim.last = now;

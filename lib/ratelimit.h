@@ -15,5 +15,8 @@
  */
 int	ratelimit_take(const char *path, const char *form, const char *client,
 	    unsigned burst, unsigned period);
+/* The same at the time now (seconds since the epoch): for tests. */
+int	ratelimit_take_at(const char *path, const char *form,
+	    const char *client, unsigned burst, unsigned period, double now);
 
 #endif

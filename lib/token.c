@@ -184,8 +184,16 @@ token_check(const struct token_keys *k, const char *tok, const char *form,
 	if (strcmp(parts[1], form) != 0)
 		return TOKEN_OTHER_FORM;
 	memcpy(nonce, parts[2], TOKEN_NONCE_HEX + 1);
-	if ((long long)issued > (long long)now + 60)	/* clock skew */
-		return TOKEN_MALFORMED;
+	/*
+	 * Authentic and from the future: only this host's clock made it,
+	 * before the clock was set back (NTP correcting a fast clock).  How
+	 * long the visitor took cannot be told, so the minimum age is not
+	 * checked, rather than send every page open across the step to
+	 * the junk folder.
+	 */
+	if ((long long)issued > (long long)now)
+		return (long long)issued - (long long)now <= (long long)max_age ?
+		    TOKEN_OK : TOKEN_MALFORMED;
 	if ((long long)now - (long long)issued < (long long)min_age)
 		return TOKEN_TOO_YOUNG;
 	if ((long long)now - (long long)issued > (long long)max_age)

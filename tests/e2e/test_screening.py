@@ -222,7 +222,8 @@ def bad_token(st, pool, form, case):
     if case == "two":
         return [pool.take(form), pool.take(form)], "token malformed"
     if case == "future":
-        return s.mint(key, form, now + 3600), "token malformed"
+        # Ahead by more than a token lives (a day): not our clock's.
+        return s.mint(key, form, now + DAY + 3600), "token malformed"
     if case == "missing":
         return None, "token missing"
     if case == "empty":
