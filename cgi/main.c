@@ -48,6 +48,7 @@ static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t reloading;
 static pid_t parent_pid;
 static volatile sig_atomic_t in_request;
+static sigset_t worker_mask;	/* the signal mask workers run with */
 
 static void
 usage(void)
@@ -65,7 +66,7 @@ on_parent_signal(int sig)
 {
 	if (sig == SIGHUP)
 		reloading = 1;
-	else
+	else if (sig != SIGCHLD)	/* SIGCHLD only ends sigsuspend() */
 		stopping = 1;
 }
 
@@ -392,6 +393,9 @@ worker_run(const struct conf *conf, int listen_fd)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigprocmask(SIG_SETMASK, &worker_mask, NULL);
 	/* A worker whose supervisor is gone (killed) stops too. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent_pid)
 		_exit(0);
@@ -459,10 +463,36 @@ clean_maildirs(const struct conf *conf)
  * Keep n workers running until a signal says stop; on SIGHUP, reload and
  * replace the workers, each after its current request.
  */
+/* A worker ended: log how, and start another unless stopping. */
+static void
+worker_ended(struct conf *conf, int listen_fd, pid_t *pids, unsigned n,
+    pid_t pid, int status)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (pids[i] != pid)
+			continue;
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+			log_warnx("worker %ld killed by signal %d; restarting",
+			    (long)pid, WTERMSIG(status));
+		else if (WEXITSTATUS(status) != 0)
+			log_warnx("worker %ld exited with %d; restarting",
+			    (long)pid, WEXITSTATUS(status));
+		pids[i] = stopping ? 0 : worker_start(conf, listen_fd);
+	}
+}
+
+/*
+ * The supervisor's signals stay blocked but in sigsuspend(), so that a
+ * SIGHUP or SIGTERM that arrives after the flags were looked at is not
+ * left waiting for a worker to end (a reload silently not done).
+ */
 static void
 supervise(struct conf *conf, int listen_fd, unsigned n)
 {
 	struct sigaction sa;
+	sigset_t block;
 	pid_t *pids = xcalloc(n, sizeof(*pids)), pid;
 	unsigned i, alive;
 	int status;
@@ -472,6 +502,13 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &worker_mask);
 	parent_pid = getpid();
 	for (i = 0; i < n; i++)
 		pids[i] = worker_start(conf, listen_fd);
@@ -485,30 +522,17 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 						kill(pids[i], SIGTERM);
 			}
 		}
-		pid = waitpid(-1, &status, 0);
-		if (pid == -1) {
-			if (errno != EINTR)
-				sleep(RESTART_DELAY);
-			continue;
-		}
-		for (i = 0; i < n; i++) {
-			if (pids[i] != pid)
-				continue;
-			if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-				log_warnx("worker %ld killed by signal %d; "
-				    "restarting", (long)pid, WTERMSIG(status));
-			else if (WEXITSTATUS(status) != 0)
-				log_warnx("worker %ld exited with %d; "
-				    "restarting", (long)pid, WEXITSTATUS(status));
-			if (!stopping)
-				pids[i] = worker_start(conf, listen_fd);
-		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			worker_ended(conf, listen_fd, pids, n, pid, status);
 		for (i = 0; i < n && !stopping; i++)
 			if (pids[i] == -1) {
 				sleep(RESTART_DELAY);
 				pids[i] = worker_start(conf, listen_fd);
 			}
+		if (!stopping && !reloading)
+			sigsuspend(&worker_mask);
 	}
+	sigprocmask(SIG_SETMASK, &worker_mask, NULL);
 	for (i = 0, alive = 0; i < n; i++)
 		if (pids[i] > 0 && kill(pids[i], SIGTERM) == 0)
 			alive++;
@@ -523,7 +547,6 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 	}
 	free(pids);
 }
-
 
 int
 main(int argc, char *argv[])
