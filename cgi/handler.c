@@ -527,14 +527,31 @@ handler_compose(const struct mailbox *mb, const struct submission *sub,
 
 #define ONCE_WAIT_MS	10000	/* for a twin request to finish */
 
+/*
+ * A worker's Landlock rules hold the folders it could write at its start:
+ * a folder replaced since (restored from a backup, made again) is refused
+ * to it with EACCES whatever its modes.  A new worker confines itself to
+ * the folders as they are now.
+ */
+static int restart_wanted;
+
+int
+handler_wants_restart(void)
+{
+	return restart_wanted;
+}
+
 /* Answer 503 for a Maildir that could not take the message: -1. */
 static int
 delivery_failed(struct job *j, const char *dir, int err)
 {
-	char why[4096 + 64];
+	char why[4096 + 128];
 
-	snprintf(why, sizeof(why), "delivery to %s failed: %s", dir,
-	    strerror(err));
+	if (err == EACCES)
+		restart_wanted = 1;
+	snprintf(why, sizeof(why), "delivery to %s failed: %s%s", dir,
+	    strerror(err), err == EACCES ? " (the worker restarts, in case "
+	    "the folder was replaced since it started)" : "");
 	respond_error(j, 503, msg_busy, why);
 	return -1;
 }
@@ -735,7 +752,12 @@ process(struct job *j, struct form_data *data)
 		return;
 	}
 	if (os == ONCE_ERROR) {
-		respond_error(j, 503, msg_busy, "idempotency records unusable");
+		if (errno == EACCES)
+			restart_wanted = 1;
+		respond_error(j, 503, msg_busy, errno == EACCES ?
+		    "idempotency records unusable: permission denied (the "
+		    "worker restarts, in case the state folder was replaced)" :
+		    "idempotency records unusable");
 		return;
 	}
 	if (sc.has_key && rate_limited(j)) {

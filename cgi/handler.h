@@ -60,5 +60,11 @@ int	handler_compose(const struct mailbox *mb,
 /* Serve one request; resp is filled whatever happens. */
 void	handler_serve(const struct conf *, const struct request *,
 	    struct response *);
+/*
+ * 1 once a request was refused a folder (EACCES) that the worker's
+ * sandbox may hold as it was at start: the worker should end after its
+ * answer, and be replaced.
+ */
+int	handler_wants_restart(void);
 
 #endif

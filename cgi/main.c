@@ -418,6 +418,8 @@ worker_run(const struct conf *conf, int listen_fd)
 		drain_stdin(&fr);
 		FCGX_Finish_r(&fr);
 		in_request = 0;
+		if (handler_wants_restart())
+			break;
 	}
 	_exit(0);
 }

@@ -7,6 +7,7 @@ SIGTERM, replaced when one dies), and refusing to start on a bad config.
 import os
 import pwd
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -229,6 +230,31 @@ def test_worker_death_is_survived(make_stack, need_cgi_fcgi):
     while len(h.child_pids(pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(h.child_pids(pid)) == 2, "dead worker not replaced"
+
+
+def test_replaced_maildir_folder_heals(make_stack):
+    """A worker's Landlock rules hold the folder of the Maildirs as it was
+    when the worker started; one restored from a backup (a new inode)
+    was refused to it for good, 503 to every order until a reload.  Now
+    the worker that meets the refusal answers 503, ends, and its
+    replacement delivers."""
+    s = make_stack(nginx=True, workers=1)
+    fields = [("name", "Rev"), ("email", "r@example.org"), ("message", "hi")]
+    assert s.post("contact", fields).status == 303
+    spool = s.root / "spool"
+    os.rename(spool, s.root / "spool.old")
+    shutil.copytree(s.root / "spool.old", spool, symlinks=True)
+    assert s.post("contact", fields).status == 503
+    assert "the worker restarts" in s.handler.log_text()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        r = s.post("contact", fields)
+        if r.status == 303:
+            break
+        time.sleep(0.1)
+    assert r.status == 303, r
+    # The first message, copied with the folder, and this one.
+    assert len(os.listdir(spool / "contact" / "new")) == 2
 
 
 def test_bad_config_refuses_to_start(tmp_root):
