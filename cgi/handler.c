@@ -61,6 +61,7 @@ struct job {
 	struct validation	 val;
 	char			 once_dir[4096];
 	const char		*id;	/* the submission's, once it has one */
+	const char		*earlier_id;	/* a spent token's first */
 };
 
 static const char *
@@ -229,6 +230,10 @@ respond_error(struct job *j, int status, const char *message, const char *why)
 			}
 			buf_putc(&r->body, '}');
 			json_rows(&r->body, &j->val);
+		}
+		if (j->earlier_id != NULL) {
+			buf_puts(&r->body, ",\"earlier_id\":");
+			json_cstring(&r->body, j->earlier_id);
 		}
 		buf_puts(&r->body, "}\n");
 	} else {
@@ -642,12 +647,13 @@ respond_retry(struct job *j, enum token_status st)
  * after it was changed (its token was spent), or an Idempotency-Key
  * reused, by mistake or by someone else, for other content.  Answering
  * the first submission's id would drop this one behind a success: refuse
- * it instead.  A page gets a token refusal, so a fetch() page takes a
- * new token and sends again; a client of the header gets 422, as the
- * IETF Idempotency-Key draft says.
+ * it instead.  A page gets a token refusal naming the first
+ * submission, so that the person can tell it arrived and choose to send
+ * the change as a new one; a client of the header gets 422, as the IETF
+ * Idempotency-Key draft says, and no id (the key may be a guess).
  */
 static void
-respond_key_reused(struct job *j, const struct screen *sc)
+respond_key_reused(struct job *j, const struct screen *sc, const char *id)
 {
 	if (!sc->key_is_token) {
 		respond_error(j, 422, "This Idempotency-Key was already used "
@@ -655,10 +661,18 @@ respond_key_reused(struct job *j, const struct screen *sc)
 		    "Idempotency-Key reused with other content");
 		return;
 	}
+	char message[256];
+
+	/* The token was this page's: its first submission is the person's
+	 * own, and its reference tells them it arrived (an answer lost on
+	 * the way, then a change, must not look like nothing was sent). */
 	token_field_error(j, "was already sent");
-	respond_error(j, 422, "This page was already sent once. Please reload "
-	    "it to send the form again with your changes.",
-	    "token spent on other content");
+	j->earlier_id = id;
+	snprintf(message, sizeof(message), "This page was already sent once "
+	    "(reference %s). Please reload it to send the form again with "
+	    "your changes, as a new submission.", id);
+	respond_error(j, 422, message, "token spent on other content");
+	j->earlier_id = NULL;	/* id is the caller's */
 }
 
 /*
@@ -673,7 +687,7 @@ respond_repeat(struct job *j, const struct screen *sc, const char *id,
 {
 	if (recorded[0] != '\0' && print[0] != '\0' &&
 	    strcmp(recorded, print) != 0)
-		respond_key_reused(j, sc);
+		respond_key_reused(j, sc, id);
 	else
 		respond_success(j, id, "duplicate of an earlier submission");
 }

@@ -282,7 +282,14 @@ render_token_page(struct MHD_Connection *conn, struct request *rq,
 	    MHD_RESPMEM_MUST_COPY);
 	MHD_add_response_header(resp, "Content-Type",
 	    "text/html; charset=utf-8");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	/*
+	 * Never shared, never reused for a new visit (each gets its own
+	 * token), but kept for Back: the page comes back with the token it
+	 * was sent with, so "Send" again answers with the first reference
+	 * instead of delivering a second order (no-store made Back load a
+	 * new token).
+	 */
+	MHD_add_response_header(resp, "Cache-Control", "private, no-cache");
 	rq->bytes = out.len;
 	if (queue(conn, rq, 200, resp) != MHD_YES)
 		rq->status = 0;

@@ -12,7 +12,12 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
   // (the handler's defaults until /token says).  Its age is measured on
   // this page's clock from when it arrived, so a wrong clock does no harm.
   var minAge = 3, maxAge = 86400, tokenAt = Date.now();
+  // Set when the server said this page's token was already sent with
+  // other content: the next Send is a new submission, with a new token.
+  var spent = false;
 
+  // An error whose message is fit to show as it is.
+  function Said(message) { this.message = message; }
   function later(ms) {
     return new Promise(function (resolve) { setTimeout(resolve, ms); });
   }
@@ -20,7 +25,7 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
     if (!tokenInput) return Promise.resolve();
     return fetch("/token/" + encodeURIComponent(name), { cache: "no-store" })
       .then(function (r) {
-        if (!r.ok) throw new Error("token: HTTP " + r.status);
+        if (!r.ok) throw new Said(notJson(r));
         return r.json();
       })
       .then(function (j) {
@@ -31,20 +36,39 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
         if (j.max_age > 0) maxAge = j.max_age;
       });
   }
-  // Before sending: a token about to expire (the page sat open) is
-  // replaced, and a token too young for a person is waited out, so that
-  // the order goes to the inbox and not to the spam folder.
+  // A page served as a file holds the placeholder; one whose first
+  // fetch failed holds nothing usable either.
+  function hasToken() {
+    return tokenInput.value !== "" && tokenInput.value.indexOf("{{") !== 0;
+  }
+  // Before sending: a missing token is fetched (else the order would go
+  // to the spam folder behind a thank-you page), a token about to expire
+  // (the page sat open) is replaced, and a token too young for a person
+  // is waited out.
   function tokenReady() {
     if (!tokenInput) return Promise.resolve();
     var age = (Date.now() - tokenAt) / 1000;
-    if (age > maxAge - Math.min(60, maxAge / 2))
+    if (!hasToken() || age > maxAge - Math.min(60, maxAge / 2))
       return refreshToken().then(function () { return later(minAge * 1000 + 300); });
     if (age < minAge) return later((minAge - age) * 1000 + 300);
     return Promise.resolve();
   }
-  // The ages of this form, and a token for a page served without one.
-  refreshToken().catch(function () {
-    if (tokenInput.value === "" || tokenInput.value.indexOf("{{") === 0)
+  // Back from the thank-you page the browser shows this page again with
+  // what was typed: it must hold the token already sent, so that Send
+  // again is answered with the same reference instead of delivering a
+  // second order.  Otherwise: the ages of this form, and a token for a
+  // page served without one.
+  var sentKey = "formdrop-sent:" + name, sentToken = null;
+  try {
+    var nav = performance.getEntriesByType("navigation")[0];
+    if (nav && nav.type === "back_forward")
+      sentToken = sessionStorage.getItem(sentKey);
+  } catch (e) { /* no storage: a new token, as before */ }
+  if (tokenInput && sentToken) {
+    tokenInput.value = sentToken;
+    tokenAt = Date.now() - minAge * 1000;
+  } else refreshToken().catch(function () {
+    if (!hasToken())
       show("The form could not get ready. Please check your connection and reload the page.");
   });
 
@@ -101,7 +125,20 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
       })
       .then(function (j) {
         if (j.ok) {
+          try {
+            if (tokenInput) sessionStorage.setItem(sentKey, tokenInput.value);
+          } catch (e) { /* Back then takes a new token */ }
           location.href = "/thanks.html?id=" + encodeURIComponent(j.id);
+          return;
+        }
+        // Sent before with other content (Back and a change, or an
+        // answer lost on the way): the first one arrived.  The person
+        // decides whether the change goes as a second submission.
+        if (j.fields && j.fields._token === "was already sent") {
+          spent = true;
+          show("This form was already sent once" + (j.earlier_id ?
+            " (reference " + j.earlier_id + ")" : "") + ". To send it " +
+            "with your changes as a new, separate submission, press Send again.");
           return;
         }
         // The token was refused (expired, too young, from an old page):
@@ -118,10 +155,13 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
     clear();
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;    // a double click sends once; the token makes sure
-    tokenReady()
+    var ready = spent ? refreshToken().then(tokenReady) : tokenReady();
+    spent = false;
+    ready
       .then(function () { return send(false); })
-      .catch(function () {
-        show("The form could not be sent. Please check your connection and try again.");
+      .catch(function (e) {
+        show(e instanceof Said ? e.message :
+          "The form could not be sent. Please check your connection and try again.");
       })
       .finally(function () { button.disabled = false; });
   });

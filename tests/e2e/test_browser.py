@@ -351,6 +351,61 @@ def test_contact_sent_without_javascript_names_its_reference(site):
     assert str(d.msg["X-Formdrop-Id"]).strip() == out["id"]
 
 
+def _order_files(site):
+    box = site.maildirs["orders"]
+    junk = box / ".Junk" / "new"
+    return (set(os.listdir(box / "new")),
+            set(os.listdir(junk)) if junk.exists() else set())
+
+
+def test_page_without_token_fetches_one_before_sending(site):
+    """The page as nginx serves it (literal {{token}}) whose token fetch
+    at load was lost: it said "could not get ready", then sent the
+    placeholder, and the order went to .Junk behind a thank-you page."""
+    new0, junk0 = _order_files(site)
+    out = drive(site, "order-no-token", "no-token",
+                rawPage=str(dh.WWW / "order.html"),
+                values=dict(ORDER, items=[["Widget", "1"]]))
+    assert "could not get ready" in out["summaryAtLoad"], out
+    assert out["postedToken"].startswith("v1.order."), out
+    new1, junk1 = _order_files(site)
+    assert junk1 == junk0, "the order went to the spam folder"
+    assert len(new1 - new0) == 1, out
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_back_and_send_again_is_one_order(site, js):
+    """Sent, Back, Send again: the page's token is the one already sent
+    (restored by form.js; kept by the browser's history copy without
+    script), so the order is delivered once and both answers carry the
+    same reference."""
+    new0, _ = _order_files(site)
+    out = drive(site, "order-back-resend", f"back-resend-{js}",
+                javaScript=js, values=dict(ORDER, items=[["Widget", "1"]]))
+    assert out["nameKept"] == ORDER["name"], out
+    assert h.ID_RE.match(out["firstId"] or ""), out
+    assert out["secondId"] == out["firstId"], out
+    new1, _ = _order_files(site)
+    assert len(new1 - new0) == 1, out
+
+
+def test_lost_answer_then_change_says_it_arrived(site):
+    """The answer to a delivered order lost, then a change sent: the page
+    used to take a new token at once and deliver a second order, telling
+    the customer of one.  It now names the first (its reference) and
+    sends the change only when asked again."""
+    new0, _ = _order_files(site)
+    out = drive(site, "order-answer-lost", "answer-lost",
+                values=dict(ORDER, items=[["Widget", "1"]]))
+    first = out["firstAnswer"]["id"]
+    assert out["secondStatus"] == 422, out
+    assert f"already sent once (reference {first})" in out["summary"], out
+    assert "press Send again" in out["summary"], out
+    assert out["thirdId"] != first, out
+    new1, _ = _order_files(site)
+    assert len(new1 - new0) == 2, out
+
+
 def _short_token_forms(root):
     forms = root / "forms"
     shutil.copytree(h.TEMPLATES, forms)

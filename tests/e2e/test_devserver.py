@@ -159,7 +159,7 @@ def test_form_page_gets_a_token_rendered(ds):
     assert r.status == 200 and r.content_type == "text/html", r
     assert b"{{token}}" not in r.body
     assert b'action="/submit/order"' in r.body
-    assert r.header("Cache-Control") == "no-store", r
+    assert r.header("Cache-Control") == "private, no-cache", r
 
 
 def test_folder_without_slash_redirects(tmp_root, make_ds, stack):

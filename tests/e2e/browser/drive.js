@@ -5,7 +5,10 @@
 //   node drive.js SPEC.json
 //
 // SPEC: { "scenario": "order" | "contact-error" | "contact-timed" |
-//                     "contact-down",
+//                     "contact-down" | "order-row-error" |
+//                     "order-no-token" | "order-back-resend" |
+//                     "order-answer-lost",
+//         "rawPage": order-no-token: the page file to serve as it is,
 //         "base": "http://127.0.0.1:PORT",
 //         "javaScript": true | false,
 //         "userDataDir": a fresh folder,
@@ -146,11 +149,9 @@ async function contactDown(page, spec, out) {
   await page.fill("#name", v.name);
   await page.fill("#email", v.email);
   await page.fill("#message", v.message);
-  await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith("/submit/contact") &&
-      r.request().method() === "POST", { timeout: 30000 }),
-    page.click("button[type=submit]"),
-  ]);
+  // Without a token the page asks for one again before sending: that
+  // request meets the 502.
+  await page.click("button[type=submit]");
   await page.waitForFunction(() => /error 502/.test(
     document.querySelector("[data-summary]").textContent), null,
     { timeout: 10000 });
@@ -191,8 +192,96 @@ async function orderRowError(page, spec, out) {
     "input[name='quantity']")].indexOf(document.activeElement));
 }
 
+// Fill the order form's required fields and wait out the token's age.
+async function fillOrder(page, v, loadedAt, minAgeMs) {
+  await page.fill("#name", v.name);
+  await page.fill("#email", v.email);
+  await page.fill("#address", v.address);
+  await page.locator("input[name='item']").nth(0).fill(v.items[0][0]);
+  await page.locator("input[name='quantity']").nth(0).fill(v.items[0][1]);
+  await settle(loadedAt, minAgeMs);
+}
+
+async function sendToThanks(page) {
+  await Promise.all([
+    page.waitForURL(/\/thanks\.html\?id=/, { timeout: 30000 }),
+    page.click("button[type=submit]"),
+  ]);
+  return new URL(page.url()).searchParams.get("id");
+}
+
+// The order page as nginx serves it (a file holding the literal
+// {{token}}), on a connection that loses the page's first GET /token/:
+// the page must still send with a real token, or the order would go to
+// the spam folder behind a thank-you page.
+async function orderNoToken(page, spec, out) {
+  let tokenCalls = 0;
+  await page.route("**/order.html", (r) => r.fulfill({ status: 200,
+    contentType: "text/html; charset=utf-8",
+    body: fs.readFileSync(spec.rawPage, "utf8") }));
+  await page.route("**/token/**", (r) =>
+    ++tokenCalls === 1 ? r.abort() : r.continue());
+  page.on("request", (q) => {
+    const m = q.method() === "POST" &&
+      /name="_token"\r\n\r\n([^\r]*)/.exec(q.postData() || "");
+    if (m) out.postedToken = m[1];
+  });
+  await page.goto(spec.base + "/order.html");
+  const loadedAt = Date.now();
+  await page.waitForSelector("[data-summary]:not([hidden])");
+  out.summaryAtLoad = await page.textContent("[data-summary]");
+  await fillOrder(page, spec.values, loadedAt, spec.minAgeMs);
+  out.id = await sendToThanks(page);
+  out.tokenCalls = tokenCalls;
+}
+
+// Sent, then Back from the thank-you page and Send again ("did it go
+// through?"): the same submission, answered with the same reference.
+async function orderBackResend(page, spec, out) {
+  await page.goto(spec.base + "/order.html");
+  await fillOrder(page, spec.values, Date.now(), spec.minAgeMs);
+  out.firstId = await sendToThanks(page);
+  await page.goBack();
+  await page.waitForSelector("#name");
+  out.nameKept = await page.inputValue("#name");
+  await settle(Date.now(), spec.minAgeMs);
+  out.secondId = await sendToThanks(page);
+}
+
+// The answer to a delivered order is lost on the way; the customer, told
+// the form could not be sent, changes a quantity and sends again.  The
+// page must say the first one arrived (with its reference) and send the
+// change only when asked again, as a new submission.
+async function orderAnswerLost(page, spec, out) {
+  let lost = false;
+  await page.route("**/submit/order", async (r) => {
+    if (lost) return r.continue();
+    lost = true;
+    const resp = await r.fetch();
+    out.firstAnswer = await resp.json();
+    await r.abort();
+  });
+  await page.goto(spec.base + "/order.html");
+  await fillOrder(page, spec.values, Date.now(), spec.minAgeMs);
+  await page.click("button[type=submit]");
+  await page.waitForFunction(() => /could not be sent/.test(
+    document.querySelector("[data-summary]").textContent));
+  await page.locator("input[name='quantity']").nth(0).fill("5");
+  const [r] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/submit/order") &&
+      r.request().method() === "POST", { timeout: 30000 }),
+    page.click("button[type=submit]"),
+  ]);
+  out.secondStatus = r.status();
+  await page.waitForFunction(() => /already sent once/.test(
+    document.querySelector("[data-summary]").textContent));
+  out.summary = await page.textContent("[data-summary]");
+  out.thirdId = await sendToThanks(page);
+}
+
 const SCENARIOS = { "order": order, "contact-error": contactError,
-  "order-row-error": orderRowError,
+  "order-row-error": orderRowError, "order-no-token": orderNoToken,
+  "order-back-resend": orderBackResend, "order-answer-lost": orderAnswerLost,
   "contact-timed": contactTimed, "contact-down": contactDown };
 
 async function main() {

@@ -130,15 +130,20 @@ async function seenInputs(page) {
     await sleep(Math.max(0, (minAge + 1.2) * 1000 - (Date.now() - t1)));
     out.second_id = await submitAndWait(page);
 
-    // 3. Back to the form, another message: the page (Cache-Control:
-    // no-store) comes with a new token, so it is a new submission, not a
-    // repeat of the second one.
+    // 3. Back to the form, another message: the page comes back with the
+    // token it was sent with, so the changed page is refused as already
+    // sent (naming the second's reference), and Send again makes it a
+    // new submission, not a repeat of the second one.
     await page.goBack();
     const t2 = Date.now();
     out.third_token = await page.inputValue("input[name=_token]");
     await page.fill("#message", "Third message, after going back.");
     await sleep(Math.max(0, (minAge + 1.2) * 1000 - (Date.now() - t2)));
     out.third_hp = await page.inputValue("#fd_hp");
+    await page.click("button[type=submit]");
+    await page.waitForFunction(() => /already sent once/.test(
+      document.querySelector("[data-summary]").textContent));
+    out.third_summary = await page.textContent("[data-summary]");
     out.third_id = await submitAndWait(page);
     await page.close();
   } catch (e) {
