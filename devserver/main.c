@@ -118,6 +118,16 @@ queue(struct MHD_Connection *conn, struct request *rq, int status,
 	if (MHD_get_response_header(resp, "X-Content-Type-Options") == NULL)
 		MHD_add_response_header(resp, "X-Content-Type-Options",
 		    "nosniff");
+	/* No other site may frame the pages (a click on Send the person
+	 * did not mean), and they leak no address to other sites. */
+	if (MHD_get_response_header(resp, "X-Frame-Options") == NULL)
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (MHD_get_response_header(resp, "Content-Security-Policy") == NULL)
+		MHD_add_response_header(resp, "Content-Security-Policy",
+		    "frame-ancestors 'none'; base-uri 'none'; "
+		    "form-action 'self'; object-src 'none'");
+	if (MHD_get_response_header(resp, "Referrer-Policy") == NULL)
+		MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
 	r = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	if (r == MHD_YES)	/* else the connection is closed unanswered */

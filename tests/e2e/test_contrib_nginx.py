@@ -133,6 +133,17 @@ def test_static_root(contrib_stack):
     assert code == 200 and b"shop" in body
 
 
+@pytest.mark.parametrize("path", ["/index.html", "/submit/nosuchform"])
+def test_pages_may_not_be_framed(contrib_stack, path):
+    """Pages and the handler's own error pages: no framing by another
+    site, no address leaked to one."""
+    code, head = _curl(contrib_stack, path, "-D", "-", "-o", "/dev/null")
+    head = head.decode().lower()
+    assert "x-frame-options: deny" in head, head
+    assert "content-security-policy: frame-ancestors 'none'" in head, head
+    assert "referrer-policy: same-origin" in head, head
+
+
 def test_handler_not_nginx_answers_413(contrib_stack):
     """client_max_body_size (2m) sits above body_max (1M): the person
     gets the handler's clear 413 page, not nginx's."""

@@ -160,6 +160,9 @@ def test_form_page_gets_a_token_rendered(ds):
     assert b"{{token}}" not in r.body
     assert b'action="/submit/order"' in r.body
     assert r.header("Cache-Control") == "private, no-cache", r
+    assert r.header("X-Frame-Options") == "DENY", r
+    assert "frame-ancestors 'none'" in r.header("Content-Security-Policy")
+    assert r.header("Referrer-Policy") == "same-origin", r
 
 
 def test_folder_without_slash_redirects(tmp_root, make_ds, stack):
@@ -448,16 +451,30 @@ def test_submit_same_as_nginx(stack, ds, name):
         assert dv.header("Allow") == "POST", dv
 
 
+# What the devserver adds to every answer: no framing by other sites, no
+# address leaked to them.
+PAGE_HEADERS = {
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'self'; object-src 'none'",
+    "referrer-policy": "same-origin",
+}
+
+
 @pytest.mark.parametrize("name", ["303-contact", "200-json-contact",
                                   "422-html", "413-body", "415", "405-get",
                                   "404", "400-percent"])
 def test_submit_headers_passed_through_unchanged(stack, ds, name):
     """Every header the handler sends arrives once, as nginx passes it:
-    nothing dropped, nothing added twice."""
+    nothing dropped, nothing added twice.  The devserver adds its own
+    page headers (the contrib nginx example adds the same), once."""
     case = CASES[name]
     ng = _send(stack.nginx.base, case, stack.root)
     dv = _send(ds.base, case, stack.root)
-    assert dh.header_multiset(dv) == dh.header_multiset(ng), (
+    got = dh.header_multiset(dv)
+    for own, value in PAGE_HEADERS.items():
+        assert got.pop(own, None) == [value], (own, dv.headers)
+    assert got == dh.header_multiset(ng), (
         f"devserver {dv.headers}\nnginx {ng.headers}")
 
 
