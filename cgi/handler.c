@@ -82,6 +82,23 @@ status_text(int status)
 	}
 }
 
+/* The error page's heading: what happened, in the person's words. */
+static const char *
+page_title(int status)
+{
+	switch (status) {
+	case 400: return "The form could not be read";
+	case 404: return "No such form";
+	case 405:
+	case 415: return "This is not a form submission";
+	case 413: return "Too large to send";
+	case 422: return "Please check the form";
+	case 429: return "Please wait a little";
+	case 503: return "Not sent: please try again";
+	default: return "Something went wrong";
+	}
+}
+
 void
 response_init(struct response *r)
 {
@@ -239,7 +256,7 @@ respond_error(struct job *j, int status, const char *message, const char *why)
 	} else {
 		snprintf(code, sizeof(code), "%d", status);
 		page.status = code;
-		page.title = status_text(status);
+		page.title = page_title(status);
 		page.message = message;
 		page.form = j->form;
 		page.val = &j->val;

@@ -512,7 +512,8 @@ test_422_html(void **state)
 	assert_int_equal(r.status, 422);
 	assert_string_equal(r.content_type, "text/html; charset=utf-8");
 	b = body_str(&r);
-	assert_non_null(strstr(b, "<title>Unprocessable Content</title>"));
+	/* A heading in the person's words, not the status phrase. */
+	assert_non_null(strstr(b, "<title>Please check the form</title>"));
 	assert_non_null(strstr(b, "<li id=\"error-email\"><strong>Email "
 	    "address</strong> must be an email address like "
 	    "name@example.com</li>"));
