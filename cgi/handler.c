@@ -563,17 +563,25 @@ handler_wants_restart(void)
 	return restart_wanted;
 }
 
+/* For EACCES: ask for a new worker, and say so in the log's reason. */
+static const char *
+restart_if_refused(int err)
+{
+	if (err != EACCES)
+		return "";
+	restart_wanted = 1;
+	return " (the worker restarts, in case the folder was replaced since "
+	    "it started)";
+}
+
 /* Answer 503 for a Maildir that could not take the message: -1. */
 static int
 delivery_failed(struct job *j, const char *dir, int err)
 {
 	char why[4096 + 128];
 
-	if (err == EACCES)
-		restart_wanted = 1;
 	snprintf(why, sizeof(why), "delivery to %s failed: %s%s", dir,
-	    strerror(err), err == EACCES ? " (the worker restarts, in case "
-	    "the folder was replaced since it started)" : "");
+	    strerror(err), restart_if_refused(err));
 	respond_error(j, 503, msg_busy, why);
 	return -1;
 }
@@ -672,14 +680,14 @@ respond_retry(struct job *j, enum token_status st)
 static void
 respond_key_reused(struct job *j, const struct screen *sc, const char *id)
 {
+	char message[256];
+
 	if (!sc->key_is_token) {
 		respond_error(j, 422, "This Idempotency-Key was already used "
 		    "for a different submission: send it with a new key.",
 		    "Idempotency-Key reused with other content");
 		return;
 	}
-	char message[256];
-
 	/* The token was this page's: its first submission is the person's
 	 * own, and its reference tells them it arrived (an answer lost on
 	 * the way, then a change, must not look like nothing was sent). */
@@ -783,12 +791,12 @@ process(struct job *j, struct form_data *data)
 		return;
 	}
 	if (os == ONCE_ERROR) {
-		if (errno == EACCES)
-			restart_wanted = 1;
-		respond_error(j, 503, msg_busy, errno == EACCES ?
-		    "idempotency records unusable: permission denied (the "
-		    "worker restarts, in case the state folder was replaced)" :
-		    "idempotency records unusable");
+		int err = errno;
+		char reason[160];
+
+		snprintf(reason, sizeof(reason), "idempotency records "
+		    "unusable: %s%s", strerror(err), restart_if_refused(err));
+		respond_error(j, 503, msg_busy, reason);
 		return;
 	}
 	if (sc.has_key && rate_limited(j)) {

@@ -461,10 +461,6 @@ clean_maildirs(const struct conf *conf)
 	}
 }
 
-/*
- * Keep n workers running until a signal says stop; on SIGHUP, reload and
- * replace the workers, each after its current request.
- */
 /* A worker ended: log how, and start another unless stopping. */
 static void
 worker_ended(struct conf *conf, int listen_fd, pid_t *pids, unsigned n,
@@ -486,9 +482,12 @@ worker_ended(struct conf *conf, int listen_fd, pid_t *pids, unsigned n,
 }
 
 /*
- * The supervisor's signals stay blocked but in sigsuspend(), so that a
- * SIGHUP or SIGTERM that arrives after the flags were looked at is not
- * left waiting for a worker to end (a reload silently not done).
+ * Keep n workers running until a signal says stop; on SIGHUP, reload and
+ * replace the workers, each after its current request.  The supervisor's
+ * signals stay blocked but in sigsuspend() (or the wait before a new
+ * fork), so that a SIGHUP or SIGTERM that arrives after the flags were
+ * looked at is not left waiting for a worker to end (a reload silently
+ * not done).
  */
 static void
 supervise(struct conf *conf, int listen_fd, unsigned n)
@@ -497,7 +496,7 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 	sigset_t block;
 	pid_t *pids = xcalloc(n, sizeof(*pids)), pid;
 	unsigned i, alive;
-	int status;
+	int status, missing;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_parent_signal;
@@ -526,12 +525,19 @@ supervise(struct conf *conf, int listen_fd, unsigned n)
 		}
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 			worker_ended(conf, listen_fd, pids, n, pid, status);
-		for (i = 0; i < n && !stopping; i++)
-			if (pids[i] == -1) {
-				sleep(RESTART_DELAY);
-				pids[i] = worker_start(conf, listen_fd);
-			}
-		if (!stopping && !reloading)
+		for (i = 0, missing = 0; i < n && !stopping; i++)
+			if (pids[i] == -1 &&
+			    (pids[i] = worker_start(conf, listen_fd)) == -1)
+				missing = 1;
+		if (stopping || reloading)
+			continue;
+		if (missing) {
+			/* A fork failed: no worker may be left to end and
+			 * wake us, so try again after a while. */
+			sigprocmask(SIG_SETMASK, &worker_mask, NULL);
+			sleep(RESTART_DELAY);
+			sigprocmask(SIG_BLOCK, &block, NULL);
+		} else
 			sigsuspend(&worker_mask);
 	}
 	sigprocmask(SIG_SETMASK, &worker_mask, NULL);

@@ -124,8 +124,7 @@ queue(struct MHD_Connection *conn, struct request *rq, int status,
 		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	if (MHD_get_response_header(resp, "Content-Security-Policy") == NULL)
 		MHD_add_response_header(resp, "Content-Security-Policy",
-		    "frame-ancestors 'none'; base-uri 'none'; "
-		    "form-action 'self'; object-src 'none'");
+		    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
 	if (MHD_get_response_header(resp, "Referrer-Policy") == NULL)
 		MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
 	r = MHD_queue_response(conn, (unsigned)status, resp);

@@ -70,7 +70,8 @@ is_mailbox(const char *s, size_t len)
 		s++, len--;
 	while (len > 0 && s[len - 1] == ' ')
 		len--;
-	if ((lt = memchr(s, '<', len)) == NULL)
+	/* The last '<': a quoted name may hold one, an address cannot. */
+	if ((lt = memrchr(s, '<', len)) == NULL)
 		return is_addr_spec(s, len);
 	if (s[len - 1] != '>' || (gt = memchr(lt, '>', len - (size_t)(lt -
 	    s))) != s + len - 1 || !is_addr_spec(lt + 1, (size_t)(gt - lt - 1)))

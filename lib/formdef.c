@@ -98,7 +98,6 @@ is_field_name(const char *s)
 	return 1;
 }
 
-/* Split "a|b|c" (or "a b c" with sep ' ') into a new array of strings. */
 /* s without the spaces and tabs around it ("a | b" lists "a" and "b"). */
 static char *
 trim_spaces(char *s)
@@ -113,6 +112,7 @@ trim_spaces(char *s)
 	return s;
 }
 
+/* Split "a|b|c" (or "a b c" with sep ' ') into a new array of strings. */
 static char **
 split_list(const char *s, char sep, size_t *n)
 {

@@ -104,8 +104,9 @@ read_line(int fd, char id[ONCE_ID_MAX + 1], char print[ONCE_PRINT_HEX + 1],
 	line[strcspn(line, "\n")] = '\0';
 	if ((sp = strchr(line, ' ')) != NULL)
 		*sp++ = '\0';
-	mark = sp != NULL ? strchr(sp, ' ') : NULL;
-	*delivered = mark != NULL && mark[1] == '+';
+	if ((mark = sp != NULL ? strchr(sp, ' ') : NULL) != NULL)
+		*mark++ = '\0';
+	*delivered = mark != NULL && mark[0] == '+';
 	copy_bounded(id, ONCE_ID_MAX, line);
 	copy_bounded(print, ONCE_PRINT_HEX, sp != NULL ? sp : "");
 	return 1;

@@ -35,7 +35,9 @@ struct smime_paths {
 struct smime {
 	STACK_OF(X509)	*recipients;	/* staff, then the escrow */
 	int		 escrow;	/* 1: the last recipient is the escrow */
-	unsigned char	*told;		/* per recipient: left out, logged */
+	unsigned char	*told;		/* per recipient: left out, logged;
+					 * written through a const smime,
+					 * as it is no part of its keys */
 	X509		*signer;
 	EVP_PKEY	*signkey;
 	STACK_OF(X509)	*chain;		/* sent with the signature */

@@ -56,14 +56,16 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
   // Back from the thank-you page the browser shows this page again with
   // what was typed: it must hold the token already sent, so that Send
   // again is answered with the same reference instead of delivering a
-  // second order.  Otherwise: the ages of this form, and a token for a
-  // page served without one.
-  var sentKey = "formdrop-sent:" + name, sentToken = null;
+  // second order.  That token is kept with this page's own entry in the
+  // tab's history, so that another visit to the form never takes it.
+  // Otherwise: the ages of this form, and a token for a page served
+  // without one.
+  var sentToken = null;
   try {
     var nav = performance.getEntriesByType("navigation")[0];
-    if (nav && nav.type === "back_forward")
-      sentToken = sessionStorage.getItem(sentKey);
-  } catch (e) { /* no storage: a new token, as before */ }
+    if (nav && nav.type === "back_forward" && history.state)
+      sentToken = history.state.formdropSent || null;
+  } catch (e) { /* an old browser: a new token, as before */ }
   if (tokenInput && sentToken) {
     tokenInput.value = sentToken;
     tokenAt = Date.now() - minAge * 1000;
@@ -126,7 +128,8 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
       .then(function (j) {
         if (j.ok) {
           try {
-            if (tokenInput) sessionStorage.setItem(sentKey, tokenInput.value);
+            if (tokenInput)
+              history.replaceState({ formdropSent: tokenInput.value }, "");
           } catch (e) { /* Back then takes a new token */ }
           location.href = "/thanks.html?id=" + encodeURIComponent(j.id);
           return;

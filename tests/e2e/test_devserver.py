@@ -455,8 +455,8 @@ def test_submit_same_as_nginx(stack, ds, name):
 # address leaked to them.
 PAGE_HEADERS = {
     "x-frame-options": "DENY",
-    "content-security-policy": "frame-ancestors 'none'; base-uri 'none'; "
-                               "form-action 'self'; object-src 'none'",
+    "content-security-policy":
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
     "referrer-policy": "same-origin",
 }
 

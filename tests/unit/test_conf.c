@@ -343,7 +343,8 @@ test_addresses(void **state)
 	static const char *good_from[] = { "o@acme.example",
 	    "Orders <o@acme.example>", "\"ACME, Inc.\" <o@acme.example>",
 	    "ACME Inc. <o@acme.example>", "\"say \\\"hi\\\"\" <o@x.example>",
-	    "<o@acme.example>", "o.b+tag@acme.example" };
+	    "<o@acme.example>", "o.b+tag@acme.example",
+	    "\"Shop <EU>\" <o@acme.example>" };
 	static const char *bad_from[] = { "ACME, Inc. <o@acme.example>",
 	    "a@x.example, b@y.example", "Shop <o@acme.example> junk",
 	    "Shop: <o@acme.example>", "Shop <o@acme.example", "Shop o@x",

@@ -133,6 +133,14 @@ test_finish_marks(void **state)
 	assert_non_null(fgets(line, sizeof(line), f));
 	fclose(f);
 	assert_string_equal(line, "20261129-000000-0000000d " PRINT " +\n");
+	/* Without a print (it could not be made) the mark is no print. */
+	once_key("order", "m4", key);
+	assert_int_equal(once_begin(&o, dir, key, 0, id, pr), ONCE_NEW);
+	assert_int_equal(once_prepare(&o, "20261129-000000-0000000e", ""), 0);
+	assert_int_equal(once_finish(&o), 0);
+	assert_int_equal(once_peek(dir, key, id, pr), 1);
+	assert_string_equal(id, "20261129-000000-0000000e");
+	assert_string_equal(pr, "");
 	tu_rmtree(dir);
 	free(dir);
 }
