@@ -550,6 +550,15 @@ test_filename_long(void **state)
 	}
 }
 
+/* One text part "a" = "K=C3=B6ln" sent with Content-Transfer-Encoding cte. */
+static void
+part_with_cte(char *body, size_t bodysz, const char *cte)
+{
+	snprintf(body, bodysz, "--" B "\r\nContent-Disposition: form-data; "
+	    "name=\"a\"\r\nContent-Transfer-Encoding: %s\r\n\r\nK=C3=B6ln"
+	    "\r\n--" B "--\r\n", cte);
+}
+
 /* RFC 7578 4.7: a part's transfer encoding may only be the identity. */
 static void
 test_transfer_encoding(void **state)
@@ -562,17 +571,13 @@ test_transfer_encoding(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(body, sizeof(body), "--" B "\r\nContent-Disposition: "
-		    "form-data; name=\"a\"\r\nContent-Transfer-Encoding: %s"
-		    "\r\n\r\nK=C3=B6ln\r\n--" B "--\r\n", ok[i]);
+		part_with_cte(body, sizeof(body), ok[i]);
 		assert_int_equal(parse(body, &fd), PARSE_OK);
 		check_text(&fd, 0, "a", "K=C3=B6ln", 9);
 		form_data_free(&fd);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(body, sizeof(body), "--" B "\r\nContent-Disposition: "
-		    "form-data; name=\"a\"\r\nContent-Transfer-Encoding: %s"
-		    "\r\n\r\nK=C3=B6ln\r\n--" B "--\r\n", bad[i]);
+		part_with_cte(body, sizeof(body), bad[i]);
 		assert_int_equal(status_of(body), PARSE_MALFORMED);
 	}
 }
