@@ -812,8 +812,8 @@ process(struct job *j, struct form_data *data)
 	sub.from = mb->from;
 	sub.to = mb->to;
 	sub.spam = sc.spam;
-	if (submission_make_id(&sub) == 0)
-		j->id = sub.id;		/* in the log line, also of a failure */
+	/* The id goes in the log line, also of a failure. */
+	j->id = submission_make_id(&sub) == 0 ? sub.id : NULL;
 	if (j->id == NULL) {
 		respond_error(j, 503, msg_busy, "no randomness for the id");
 	} else if (sc.has_key && once_prepare(&claim, sub.id, print) == -1) {

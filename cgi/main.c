@@ -303,11 +303,11 @@ serve_cgi(const struct conf *conf)
 }
 
 /*
- * Confine a worker before it reads its first request: it may then write
- * only the spool (the folders of its Maildirs) and the state folder, and
- * make only the system calls
- * its work needs.  Failing to confine is fatal (the supervisor logs the
- * exit); see sandbox.h.
+ * Confine a worker, or a CGI process, before it reads its request: it
+ * may then write only the spool (the folders of its Maildirs) and the
+ * state folder, and make only the system calls its work needs.  Failing
+ * to confine is fatal (a worker's supervisor logs the exit); see
+ * sandbox.h.
  */
 static void
 confine(const struct conf *conf)

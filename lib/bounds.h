@@ -24,7 +24,8 @@
 /* Fixed parser bounds. */
 #define FIELD_NAME_MAX		128	/* bytes of a field name */
 #define FILENAME_MAX_LEN	255	/* bytes of an uploaded file's name */
-#define FILENAME_SENT_MAX	1024	/* as sent, before folders and cut */
+#define FILENAME_SENT_MAX	1024	/* as sent (an old browser's whole
+					 * path), before folders and cut */
 #define PART_HEADERS_MAX	(8 * 1024) /* header block of one multipart part */
 #define BOUNDARY_MAX		70	/* RFC 2046 */
 #define CTYPE_MAX		127	/* bytes of a part's Content-Type */
@@ -49,13 +50,13 @@
 /* Exactly once. */
 #define ONCE_RECORD_MAX_AGE	(31 * 86400)	/* > any token_max_age */
 #define ONCE_CLEAN_EVERY	256	/* requests between record clean-ups */
+#define CLEAN_EVERY_CGI		256	/* CGI requests (processes) between
+					 * tmp/ clean-ups */
 
 /* POP3 (formdrop-pop3d). */
 #define POP3_LINE_MAX		255	/* RFC 2449: command line incl. CRLF */
 #define POP3_TIMEOUT_MIN	600	/* RFC 1939: autologout >= 10 min */
 #define POP3_MESSAGES_MAX	200000	/* messages listed in one session */
-#define CLEAN_EVERY_CGI		256	/* CGI requests (processes) between
-					 * tmp/ clean-ups */
 #define POP3_CONNECTIONS_MAX	100	/* default, all clients together */
 #define POP3_PER_CLIENT_MAX	10	/* default, per client address */
 #define POP3_FAIL_DELAY_MAX	30	/* seconds after repeated failures */

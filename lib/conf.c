@@ -53,6 +53,37 @@ is_addr_spec(const char *s, size_t len)
 	return 1;
 }
 
+/* s[0..*len) without the spaces around it. */
+static const char *
+trim_span(const char *s, size_t *len)
+{
+	while (*len > 0 && *s == ' ')
+		s++, (*len)--;
+	while (*len > 0 && s[*len - 1] == ' ')
+		(*len)--;
+	return s;
+}
+
+/*
+ * Where the address of mailbox s[0..len) lies: after its last '<' (a
+ * quoted name may hold one, an address cannot), else the whole of it.
+ * *lt: that '<', or NULL.
+ */
+static const char *
+mailbox_addr(const char *s, size_t len, size_t *addrlen, const char **lt)
+{
+	const char *gt;
+
+	s = trim_span(s, &len);
+	if ((*lt = memrchr(s, '<', len)) == NULL) {
+		*addrlen = len;
+		return s;
+	}
+	gt = memchr(*lt, '>', len - (size_t)(*lt - s));
+	*addrlen = gt != NULL ? (size_t)(gt - *lt - 1) : 0;
+	return *lt + 1;
+}
+
 /*
  * 1 if s[0..len) is one mailbox: "local@domain", or a display name and
  * "<local@domain>".  The name is words of atext (spaces and dots
@@ -63,18 +94,16 @@ is_addr_spec(const char *s, size_t len)
 static int
 is_mailbox(const char *s, size_t len)
 {
-	const char *lt, *gt;
-	size_t i, n;
+	const char *lt, *addr;
+	size_t i, n, alen;
 
-	while (len > 0 && *s == ' ')
-		s++, len--;
-	while (len > 0 && s[len - 1] == ' ')
-		len--;
-	/* The last '<': a quoted name may hold one, an address cannot. */
-	if ((lt = memrchr(s, '<', len)) == NULL)
-		return is_addr_spec(s, len);
-	if (s[len - 1] != '>' || (gt = memchr(lt, '>', len - (size_t)(lt -
-	    s))) != s + len - 1 || !is_addr_spec(lt + 1, (size_t)(gt - lt - 1)))
+	addr = mailbox_addr(s, len, &alen, &lt);
+	s = trim_span(s, &len);
+	if (!is_addr_spec(addr, alen))
+		return 0;
+	if (lt == NULL)
+		return 1;
+	if (addr + alen + 1 != s + len)	/* the '>' ends it */
 		return 0;
 	for (n = (size_t)(lt - s); n > 0 && s[n - 1] == ' '; n--)
 		;
@@ -606,19 +635,12 @@ builtin_value(const void *arg, const char *name, size_t i, const char **v,
 static void
 check_signer_address(struct conf_loader *l, const struct mailbox *mb)
 {
-	const char *addr = mb->from, *lt, *gt;
+	const char *addr, *lt;
 	size_t len;
 
-	if (mb->smime.signer == NULL || addr == NULL)
+	if (mb->smime.signer == NULL || mb->from == NULL)
 		return;
-	if ((lt = strrchr(addr, '<')) != NULL &&
-	    (gt = strchr(lt, '>')) != NULL) {
-		addr = lt + 1;
-		len = (size_t)(gt - addr);
-	} else {
-		addr += strspn(addr, " ");
-		len = strcspn(addr, " ");
-	}
+	addr = mailbox_addr(mb->from, strlen(mb->from), &len, &lt);
 	if (X509_check_email(mb->smime.signer, addr, len, 0) != 1)
 		diag_warning(l->diag, l->conf->path, mb->line, "[mailbox %s] "
 		    "from %.*s is not an address of sign_cert: mail clients "

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "diag.h"
+#include "util.h"
 
 #define DIAG_TEXT_MAX	(256 * 1024)
 
@@ -63,4 +64,17 @@ diag_print(const struct diag *d, FILE *fp)
 {
 	if (d->text.len > 0)
 		fwrite(d->text.data, 1, d->text.len, fp);
+}
+
+int
+diag_world_readable(struct diag *d, const char *file, int line,
+    const char *path)
+{
+	unsigned mode;
+
+	if (path == NULL || !is_world_readable(path, &mode))
+		return 0;
+	diag_error(d, file, line, "%s is readable by every user (mode %04o): "
+	    "chmod o-r it", path, mode);
+	return 1;
 }

@@ -24,5 +24,12 @@ void	diag_error(struct diag *, const char *file, int line,
 void	diag_warning(struct diag *, const char *file, int line,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	diag_print(const struct diag *, FILE *);
+/*
+ * An error at file:line when path, a file of secrets (a private key,
+ * password hashes), is readable by every user (is_world_readable): 1 if
+ * so, else 0.
+ */
+int	diag_world_readable(struct diag *, const char *file, int line,
+	    const char *path);
 
 #endif

@@ -201,10 +201,9 @@ filename_clean(char *s)
 }
 
 /*
- * Cut a name longer than max bytes (a CJK name of more than 85
- * characters, a whole path sent by an old browser, before its folders
- * went) at a character, keeping a short extension, rather than refuse
- * the customer's whole submission for it.
+ * Cut a name (its folders gone) longer than max bytes, such as a CJK
+ * name of more than 85 characters, at a character, keeping a short
+ * extension, rather than refuse the customer's whole submission for it.
  */
 static void
 filename_shorten(char *s, size_t max)

@@ -73,7 +73,9 @@ int	once_finish(struct once *);
 void	once_abort(struct once *);
 /*
  * Note how the wall clock stands to the boot clock: once, in the process
- * that forks the others (inherited), before any once_clean().
+ * that forks the others (inherited), before any once_clean().  A CGI
+ * process, which notes it and cleans in the same request, cannot see a
+ * step this way.
  */
 void	once_clock_start(void);
 /*

@@ -7,7 +7,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +188,6 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
     int line, struct diag *d)
 {
 	STACK_OF(X509) *sk;
-	unsigned mode;
 	BIO *in;
 
 	if ((sk = read_certs(p->sign_cert)) == NULL) {
@@ -203,11 +201,8 @@ load_signer(const struct smime_paths *p, struct smime *sm, const char *file,
 	    d) == -1)
 		return -1;
 	/* Whoever reads it can sign orders as the site. */
-	if (is_world_readable(p->sign_key, &mode)) {
-		diag_error(d, file, line, "%s is readable by every user (mode "
-		    "%04o): chmod o-r it", p->sign_key, mode);
+	if (diag_world_readable(d, file, line, p->sign_key))
 		return -1;
-	}
 	if ((in = BIO_new_file(p->sign_key, "r")) == NULL ||
 	    (sm->signkey = PEM_read_bio_PrivateKey(in, NULL, NULL,
 	    NULL)) == NULL) {

@@ -61,9 +61,8 @@ int	 str_casecmp_prefix(const char *s, const char *prefix);
 /*
  * 1 if every user may read path (S_IROTH, and every folder on the way
  * S_IXOTH), with its permission bits in *mode; else 0, also when it
- * cannot be stat'ed.  The rule for private
- * keys and users files: "is readable by every user (mode 0644): chmod
- * o-r it".
+ * cannot be stat'ed.  For private keys and users files (see
+ * diag_world_readable).
  */
 int	 is_world_readable(const char *path, unsigned *mode);
 

@@ -223,13 +223,17 @@ fmt_num(char *out, size_t outsz, double v)
 static size_t
 form_chars(const char *s, size_t len)
 {
-	size_t chars = utf8_chars(s, len), i;
+	size_t chars = 0, i;
+	unsigned char c;
 
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] >= 0xf0)
-			chars++;
-		else if (i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')
-			chars--;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if ((c & 0xc0) == 0x80)
+			continue;		/* inside a character */
+		if (c == '\r' && i + 1 < len && s[i + 1] == '\n')
+			continue;		/* CRLF counts at its LF */
+		chars += c >= 0xf0 ? 2 : 1;
+	}
 	return chars;
 }
 

@@ -275,7 +275,36 @@ fail:
 	return MAILDROP_ERROR;
 }
 
-static int	find_renamed(int, const char *, char *, size_t);
+/*
+ * The name in cur/ now of a message another client renamed during the
+ * session (a flag change rewrites what follows the ':' of its name): 0
+ * with it in out, or -1 when no file has that unique part any more.
+ */
+static int
+find_renamed(int curfd, const char *name, char *out, size_t outsz)
+{
+	size_t n = strcspn(name, ":");
+	struct dirent *de;
+	DIR *d;
+	int fd, r = -1;
+
+	if ((fd = openat(curfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (r == -1 && (de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, name, n) == 0 &&
+		    (de->d_name[n] == ':' || de->d_name[n] == '\0') &&
+		    strlen(de->d_name) < outsz) {
+			memcpy(out, de->d_name, strlen(de->d_name) + 1);
+			r = 0;
+		}
+	closedir(d);
+	return r;
+}
 
 int
 maildrop_open_msg(struct maildrop *md, size_t i)
@@ -372,37 +401,6 @@ remove_msg(int curfd, int archfd, const char *name)
 {
 	return archfd != -1 ? renameat(curfd, name, archfd, name) :
 	    unlinkat(curfd, name, 0);
-}
-
-/*
- * The name in cur/ now of a message another client renamed during the
- * session (a flag change rewrites what follows the ':' of its name): 0
- * with it in out, or -1 when no file has that unique part any more.
- */
-static int
-find_renamed(int curfd, const char *name, char *out, size_t outsz)
-{
-	size_t n = strcspn(name, ":");
-	struct dirent *de;
-	DIR *d;
-	int fd, r = -1;
-
-	if ((fd = openat(curfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while (r == -1 && (de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, name, n) == 0 &&
-		    (de->d_name[n] == ':' || de->d_name[n] == '\0') &&
-		    strlen(de->d_name) < outsz) {
-			memcpy(out, de->d_name, strlen(de->d_name) + 1);
-			r = 0;
-		}
-	closedir(d);
-	return r;
 }
 
 int

@@ -178,17 +178,15 @@ become(const struct passwd *pw)
 		fatalx("could regain root after dropping it");
 }
 
-/* Started as root: become the service user for good, or die. */
+/* Started as root (pw, the service user): become pw for good, or die. */
 static void
-drop_privileges(const char *user)
+drop_privileges(const struct passwd *pw)
 {
-	struct passwd *pw;
-
-	if ((pw = service_user(user)) == NULL)
+	if (pw == NULL)
 		return;
 	if (pw->pw_uid == 0) {
 		log_warnx("user = %s is root: sessions keep every privilege",
-		    user);
+		    pw->pw_name);
 		return;
 	}
 	become(pw);
@@ -203,15 +201,10 @@ drop_privileges(const char *user)
 static void
 check_secret_modes(const struct conf *conf, struct diag *d)
 {
-	const char *secret[2] = { conf->pop3.key, conf->pop3.users };
-	unsigned mode;
-	size_t i;
-
-	for (i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
-		if (secret[i] != NULL && is_world_readable(secret[i], &mode))
-			diag_error(d, conf->path, conf->pop3.line, "%s is "
-			    "readable by every user (mode %04o): chmod o-r it",
-			    secret[i], mode);
+	(void)diag_world_readable(d, conf->path, conf->pop3.line,
+	    conf->pop3.key);
+	(void)diag_world_readable(d, conf->path, conf->pop3.line,
+	    conf->pop3.users);
 }
 
 /*
@@ -235,6 +228,33 @@ maildir_problem(struct diag *d, int strict, const char *file,
 }
 
 /*
+ * 1 if path (of u's Maildir) is a folder; when rw, also one that we may
+ * read and write.  Each problem goes to d.
+ */
+static int
+is_folder(const struct user *u, const char *path, int rw, const char *as,
+    int strict, const char *file, struct diag *d)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		maildir_problem(d, strict, file, u, "Maildir %s: %s", path,
+		    strerror(errno));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		maildir_problem(d, strict, file, u, "Maildir %s is not a "
+		    "folder", path);
+		return 0;
+	}
+	if (rw && faccessat(AT_FDCWD, path, R_OK | W_OK | X_OK,
+	    AT_EACCESS) == -1)
+		maildir_problem(d, strict, file, u, "%s cannot read and write "
+		    "%s: %s", as, path, strerror(errno));
+	return 1;
+}
+
+/*
  * What a session needs of u's Maildir, checked with our credentials:
  * tmp/, new/ and cur/ are folders, and the Maildir (its lock file, its
  * .Archive), new/ and cur/ (the move to cur/, DELE) may be read and
@@ -245,39 +265,22 @@ static void
 check_maildir(const struct user *u, const char *as, int strict,
     const char *file, struct diag *d)
 {
-	static const char *const sub[] = { NULL, "tmp", "new", "cur" };
+	static const struct { const char *name; int rw; } sub[] = {
+		{ "tmp", 0 }, { "new", 1 }, { "cur", 1 },
+	};
 	char path[4096];
-	struct stat st;
 	size_t i;
-	int n;
 
+	if (!is_folder(u, u->maildir, 1, as, strict, file, d))
+		return;
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		n = sub[i] == NULL ? snprintf(path, sizeof(path), "%s",
-		    u->maildir) : snprintf(path, sizeof(path), "%s/%s",
-		    u->maildir, sub[i]);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
+		if (path_resolve(path, sizeof(path), u->maildir,
+		    sub[i].name) == -1) {
 			maildir_problem(d, strict, file, u, "Maildir path "
 			    "too long");
 			return;
 		}
-		if (stat(path, &st) == -1) {
-			maildir_problem(d, strict, file, u, "Maildir %s: %s",
-			    path, strerror(errno));
-			if (i == 0)
-				return;
-			continue;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			maildir_problem(d, strict, file, u, "Maildir %s is "
-			    "not a folder", path);
-			if (i == 0)
-				return;
-			continue;
-		}
-		if (i != 1 && faccessat(AT_FDCWD, path, R_OK | W_OK | X_OK,
-		    AT_EACCESS) == -1)
-			maildir_problem(d, strict, file, u, "%s cannot read "
-			    "and write %s: %s", as, path, strerror(errno));
+		(void)is_folder(u, path, sub[i].rw, as, strict, file, d);
 	}
 }
 
@@ -557,6 +560,7 @@ main(int argc, char *argv[])
 	struct userdb users;
 	struct conf conf;
 	struct diag diag;
+	struct passwd *pw;
 	SSL_CTX *tls = NULL;
 	time_t next_cert_check;
 	char err[512];
@@ -602,9 +606,9 @@ main(int argc, char *argv[])
 	    sizeof(err))) == NULL)
 		fatalx_code(EX_CONFIG, "%s", err);
 	warn_certificate(tls, conf.pop3.certificate, 0);
+	pw = service_user(conf.pop3.run_as);
 	if (check) {
-		if (check_maildirs(&users, conf.pop3.users,
-		    service_user(conf.pop3.run_as), 1) == -1)
+		if (check_maildirs(&users, conf.pop3.users, pw, 1) == -1)
 			exit(EX_CONFIG);
 		printf("%s: OK, %zu POP3 user(s)\n", conf_path, users.n);
 		userdb_free(&users);
@@ -612,8 +616,7 @@ main(int argc, char *argv[])
 		conf_free(&conf);
 		return 0;
 	}
-	(void)check_maildirs(&users, conf.pop3.users,
-	    service_user(conf.pop3.run_as), 0);
+	(void)check_maildirs(&users, conf.pop3.users, pw, 0);
 	for (i = 0; i < conf.pop3.nlisten; i++)
 		open_listener(conf.pop3.listen[i], 0, &listeners[n++]);
 	for (i = 0; i < conf.pop3.nlisten_tls; i++)
@@ -627,7 +630,7 @@ main(int argc, char *argv[])
 		log_warnx("allow_plaintext = yes: passwords may cross "
 		    "loopback in the clear; never use this in production");
 	}
-	drop_privileges(conf.pop3.run_as);
+	drop_privileges(pw);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("PR_SET_NO_NEW_PRIVS");
 

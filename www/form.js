@@ -12,9 +12,6 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
   // (the handler's defaults until /token says).  Its age is measured on
   // this page's clock from when it arrived, so a wrong clock does no harm.
   var minAge = 3, maxAge = 86400, tokenAt = Date.now();
-  // Set when the server said this page's token was already sent with
-  // other content: the next Send is a new submission, with a new token.
-  var spent = false;
 
   // An error whose message is fit to show as it is.
   function Said(message) { this.message = message; }
@@ -136,12 +133,12 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
         }
         // Sent before with other content (Back and a change, or an
         // answer lost on the way): the first one arrived.  The person
-        // decides whether the change goes as a second submission.
-        if (j.fields && j.fields._token === "was already sent") {
-          spent = true;
-          show("This form was already sent once" + (j.earlier_id ?
-            " (reference " + j.earlier_id + ")" : "") + ". To send it " +
-            "with your changes as a new, separate submission, press Send again.");
+        // decides whether the change goes as a second submission: the
+        // spent token is dropped, so the next Send takes a new one.
+        if (j.earlier_id) {
+          if (tokenInput) tokenInput.value = "";
+          show("This form was already sent once (reference " + j.earlier_id +
+            "). To send it with your changes as a new, separate submission, press Send again.");
           return;
         }
         // The token was refused (expired, too young, from an old page):
@@ -158,9 +155,7 @@ document.querySelectorAll("form[action^='/submit/']").forEach(function (form) {
     clear();
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;    // a double click sends once; the token makes sure
-    var ready = spent ? refreshToken().then(tokenReady) : tokenReady();
-    spent = false;
-    ready
+    tokenReady()
       .then(function () { return send(false); })
       .catch(function (e) {
         show(e instanceof Said ? e.message :

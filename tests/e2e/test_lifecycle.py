@@ -246,13 +246,9 @@ def test_replaced_maildir_folder_heals(make_stack):
     shutil.copytree(s.root / "spool.old", spool, symlinks=True)
     assert s.post("contact", fields).status == 503
     assert "the worker restarts" in s.handler.log_text()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        r = s.post("contact", fields)
-        if r.status == 303:
-            break
-        time.sleep(0.1)
-    assert r.status == 303, r
+    h.wait_until(lambda: s.post("contact", fields).status == 303, timeout=5,
+                 interval=0.1, what="a replacement worker to deliver",
+                 log=s.handler.log)
     # The first message, copied with the folder, and this one.
     assert len(os.listdir(spool / "contact" / "new")) == 2
 

@@ -406,8 +406,9 @@ def test_hash_logs_in_with_spaces_and_sha512_crypt(make_pop3d, tmp_root):
 def test_certificate_expiry_reported_while_running(make_pop3d, pki,
                                                    tmp_root):
     """A server running for months keeps the certificate it read at
-    start: its expiry is reported again while it runs (every day, and at
-    SIGHUP), with what to do; before, only at start and --check."""
+    start: its expiry is reported again while it runs, with what to do;
+    before, only at start and --check.  Tested at SIGHUP; the daily check
+    (CERT_CHECK_EVERY) calls the same warn_certificate()."""
     import types
     now = datetime.datetime.now(datetime.timezone.utc)
     soon = self_signed(pki, tmp_root / "soon.pem",

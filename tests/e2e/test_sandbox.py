@@ -67,9 +67,10 @@ def _status(pid):
 
 
 def test_cgi_mode_is_confined(tmp_root):
-    """Run as a plain CGI program, the handler confines itself as a
-    worker does before it reads the body (it ran unconfined: found by
-    review), and still delivers."""
+    """Run as a plain CGI program, the handler confines itself before it
+    reads the body (it ran unconfined: found by review): seccomp and
+    no_new_privs seen here (Landlock is the same confine() call), and it
+    still delivers."""
     conf, maildirs = h.write_config(tmp_root)
     body = h.urlencode([("name", "Cee Gee"), ("email", "c@example.com"),
                         ("message", "sent as CGI")])

@@ -510,10 +510,10 @@ def test_idempotency_key_reused_for_other_content(idem):
 
 def test_token_spent_then_page_changed_is_refused(st, pool):
     """A page sent, then changed (Back, another quantity) and sent again
-    with the same token: refused as a spent token, so form.js takes a new
-    one and delivers the change; answered with the first id, the change
-    was lost behind a success.  The unchanged resend is still a
-    duplicate."""
+    with the same token: refused as a spent token naming the first
+    submission (form.js sends the change only when asked again: see
+    test_browser); answered with the first id, the change was lost behind
+    a success.  The unchanged resend is still a duplicate."""
     tok = pool.take("order")
     r1, boxes, mark = send(st, "order", "json", tok)
     id, _ = expect_inbox(st, r1, "order", "json", boxes, mark, ORDER)
@@ -521,6 +521,7 @@ def test_token_spent_then_page_changed_is_refused(st, pool):
     r2, boxes, mark = send(st, "order", "json", tok, fields=changed)
     doc = h.check_error(r2, 422, accept_json=True, fields=[s.TOKEN_FIELD])
     assert doc["fields"][s.TOKEN_FIELD] == "was already sent", doc
+    assert doc["earlier_id"] == id, doc
     boxes.nothing()
     line = st.outcome_since(mark)
     assert (line["status"], line["what"]) == (
