@@ -48,6 +48,7 @@
 #define TOKEN_TIMEOUT		3	/* seconds a page waits for its
 					 * token: form.js fetches one if the
 					 * page has none */
+#define RESEND_MAX		2	/* a request to a worker that went */
 
 /*
  * Every open connection, watched by the main thread: libmicrohttpd's
@@ -551,25 +552,25 @@ is_connection_end(int err)
 
 /*
  * Open the FastCGI request: BEGIN_REQUEST and the variables.  One sent
- * on a kept connection whose worker has just gone fails at the first
- * write: then again on another connection.  0, or -1 with errno.
+ * to a worker that has just gone (a kept connection, or a new one that a
+ * worker accepted as a reload ended it) fails at a write before anything
+ * of the request was taken, a body included: then again on another
+ * connection, RESEND_MAX times at most.  0, or -1 with errno.
  */
 static int
 relay_start(struct MHD_Connection *conn, struct request *rq, const char *url)
 {
-	int again, saved;
+	int tries, saved;
 
-	for (;;) {
+	for (tries = 0;; tries++) {
 		if (relay_get(&rq->fc, opt.timeout) == -1)
 			return -1;
 		if (send_request_head(conn, rq, url) == 0)
 			return 0;
 		saved = errno;
-		/* A new connection that ends here would end again. */
-		again = rq->fc.reused && is_connection_end(saved);
 		relay_put(&rq->fc, 0);
 		errno = saved;
-		if (!again)
+		if (tries == RESEND_MAX || !is_connection_end(saved))
 			return -1;
 	}
 }
@@ -632,7 +633,7 @@ pass_headers(struct MHD_Response *resp, const struct cgi_headers *h)
 /*
  * End STDIN and read the handler's answer into out: 0, or -1 with errno.
  * A request without a body whose connection ended before any answer
- * (is_connection_end) is sent again, twice at most, on another
+ * (is_connection_end) is sent again, RESEND_MAX times at most, on another
  * connection.  (One with a body cannot be: it was streamed, not kept.)
  */
 static int
@@ -646,7 +647,7 @@ relay_answer(struct MHD_Connection *conn, struct request *rq,
 		    fcgi_read_response(&rq->fc, out, err) == 0)
 			return 0;
 		if (rq->has_body || out->len > 0 || err->len > 0 ||
-		    tries == 2 || !is_connection_end(errno))
+		    tries == RESEND_MAX || !is_connection_end(errno))
 			return -1;
 		relay_put(&rq->fc, 0);
 		if (relay_start(conn, rq, url) == -1)
